@@ -1,0 +1,136 @@
+using Neuro.Abstractions;
+using Neuro.Core.Pools;
+using Neuro.Core.Telemetry;
+
+namespace Neuro.Grains;
+
+public sealed class AgentPoolState
+{
+    public AgentPoolSpec? Spec { get; set; }
+    public int Ready { get; set; }
+    public int Warming { get; set; }
+    /// <summary>Kept in dispatch order: priority descending, FIFO within a priority.</summary>
+    public List<WorkItem> Queue { get; set; } = [];
+    public Dictionary<string, WorkItem> InFlight { get; set; } = new(StringComparer.Ordinal);
+    public long CompletedItems { get; set; }
+    public long CompletedOutputTokens { get; set; }
+}
+
+public sealed class AgentPoolGrain(
+    [PersistentState("pool", NeuroStorage.Name)] IPersistentState<AgentPoolState> state,
+    NeuroClock clock) : Grain, IAgentPoolGrain
+{
+    private AgentPoolState S => state.State;
+
+    public async Task<AgentPoolStatus> ConfigureAsync(AgentPoolSpec spec)
+    {
+        Errors.ThrowIf(PoolRules.ValidateSpec(spec.AgentClass, spec.MinReplicas, spec.MaxReplicas, spec.PrewarmPercent, spec.TokensPerSecondBudget, spec.MaxConcurrencyPerReplica));
+        var previous = S.Spec;
+        S.Spec = spec;
+        await state.WriteOrUndoAsync(() => S.Spec = previous);
+        return Status();
+    }
+
+    public Task<AgentPoolStatus?> GetStatusAsync() => Task.FromResult(S.Spec is null ? null : Status());
+
+    public async Task<int> EnqueueAsync(WorkItem item)
+    {
+        RequireSpec();
+        if (string.IsNullOrWhiteSpace(item.WorkId))
+        {
+            throw NeuroRequestException.Invalid("work_id", "must not be empty");
+        }
+        if (item.PromptTokens < 0 || item.MaxOutputTokens < 0)
+        {
+            throw NeuroRequestException.Invalid(item.PromptTokens < 0 ? "prompt_tokens" : "max_output_tokens", "must be 0 or more");
+        }
+        var existing = S.Queue.FindIndex(w => w.WorkId == item.WorkId);
+        if (existing >= 0)
+        {
+            return existing + 1; // a retried enqueue is not queued twice
+        }
+        if (S.InFlight.ContainsKey(item.WorkId))
+        {
+            throw new NeuroRequestException(NeuroErrorKind.Conflict, "work_id", $"work '{item.WorkId}' is already running");
+        }
+        var queued = item with { EnqueuedAt = clock.Now };
+        var index = PoolRules.InsertionIndex(S.Queue, queued.Priority, w => w.Priority);
+        S.Queue.Insert(index, queued);
+        await state.WriteOrUndoAsync(() => S.Queue.RemoveAt(index));
+        NeuroMeters.PoolEnqueued.Add(1, new KeyValuePair<string, object?>("pool", this.GetPrimaryKeyString()));
+        return index + 1;
+    }
+
+    public async Task<WorkItem?> DequeueAsync()
+    {
+        RequireSpec();
+        if (S.Queue.Count == 0 || PoolRules.FreeSlots(S.Ready, S.Spec!.MaxConcurrencyPerReplica, S.InFlight.Count) == 0)
+        {
+            return null;
+        }
+        var next = S.Queue[0];
+        S.Queue.RemoveAt(0);
+        S.InFlight[next.WorkId] = next;
+        await state.WriteOrUndoAsync(() =>
+        {
+            S.InFlight.Remove(next.WorkId);
+            S.Queue.Insert(0, next);
+        });
+        return next;
+    }
+
+    public async Task CompleteAsync(string workId, int outputTokens)
+    {
+        RequireSpec();
+        if (outputTokens < 0)
+        {
+            throw NeuroRequestException.Invalid("output_tokens", "must be 0 or more");
+        }
+        if (!S.InFlight.Remove(workId, out var item))
+        {
+            throw NeuroRequestException.NotFound("work_id", $"no running work '{workId}'");
+        }
+        S.CompletedItems++;
+        S.CompletedOutputTokens += outputTokens;
+        await state.WriteOrUndoAsync(() =>
+        {
+            S.InFlight[workId] = item;
+            S.CompletedItems--;
+            S.CompletedOutputTokens -= outputTokens;
+        });
+    }
+
+    public async Task SetReplicasAsync(int ready, int warming)
+    {
+        RequireSpec();
+        if (ready < 0 || warming < 0)
+        {
+            throw NeuroRequestException.Invalid(ready < 0 ? "ready" : "warming", "must be 0 or more");
+        }
+        var (oldReady, oldWarming) = (S.Ready, S.Warming);
+        (S.Ready, S.Warming) = (ready, warming);
+        await state.WriteOrUndoAsync(() => (S.Ready, S.Warming) = (oldReady, oldWarming));
+    }
+
+    private void RequireSpec()
+    {
+        if (S.Spec is null)
+        {
+            throw NeuroRequestException.NotFound("pool", $"agent pool '{this.GetPrimaryKeyString()}' is not configured");
+        }
+    }
+
+    private AgentPoolStatus Status()
+    {
+        var spec = S.Spec!;
+        var now = clock.Now;
+        var oldest = S.Queue.Count == 0 ? TimeSpan.Zero : now - S.Queue.Min(w => w.EnqueuedAt);
+        return new AgentPoolStatus(
+            this.GetPrimaryKeyString(), spec, S.Ready, S.Warming, S.Queue.Count,
+            S.Queue.Sum(w => (long)w.PromptTokens + w.MaxOutputTokens),
+            oldest < TimeSpan.Zero ? TimeSpan.Zero : oldest,
+            S.InFlight.Count, S.CompletedItems, S.CompletedOutputTokens,
+            PoolRules.WarmTarget(S.Ready, spec.MinReplicas, spec.MaxReplicas, spec.PrewarmPercent),
+            PoolRules.FreeSlots(S.Ready, spec.MaxConcurrencyPerReplica, S.InFlight.Count));
+    }
+}

@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Neuro.Core.Sessions;
+using Orleans.Runtime.Placement;
+
+namespace Neuro.Grains;
+
+public static class NeuroGrainsExtensions
+{
+    /// <summary>Everything the Neuro grains need on a silo: options, the clock, and resource-owner placement.
+    /// Storage named <see cref="NeuroStorage.Name"/> and a reminder service are the host's choice.</summary>
+    public static ISiloBuilder AddNeuroGrains(this ISiloBuilder silo, IConfiguration? configuration = null)
+    {
+        var options = silo.Services.AddOptions<SessionLimits>();
+        if (configuration is not null)
+        {
+            options.Bind(configuration.GetSection(SessionLimits.Section));
+        }
+        silo.Services.TryAddSingleton(_ => new NeuroClock(TimeProvider.System));
+        silo.Services.AddPlacementDirector<ResourceOwnerPlacement, ResourceOwnerPlacementDirector>();
+        return silo;
+    }
+}

@@ -1,0 +1,117 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Neuro.Client;
+using Neuro.FrontDoor;
+using Neuro.Grains;
+using Orleans.Configuration;
+using Orleans.Dashboard;
+using Orleans.Storage;
+using StackExchange.Redis;
+
+namespace Neuro.Silo;
+
+/// <summary>Builds the silo host: Orleans silo (or client, for a front-door-only node) plus the front door,
+/// from configuration alone. Tests and benchmarks build it the same way the executable does.</summary>
+public static class NeuroHost
+{
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        configure?.Invoke(builder);
+        var options = builder.Configuration.GetSection(NeuroSiloOptions.Section).Get<NeuroSiloOptions>() ?? new NeuroSiloOptions();
+        options.Validate();
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = 1024 * 1024;
+            // One port for REST (HTTP/1.1) and gRPC (HTTP/2 with prior knowledge) on cleartext.
+            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http1AndHttp2);
+        });
+        builder.Services.AddNeuroFrontDoor();
+
+        if (options.IsFrontDoorOnly)
+        {
+            builder.UseOrleansClient(client => client.UseNeuroCluster(ClientOptionsFor(options)));
+        }
+        else
+        {
+            builder.UseOrleans(silo => ConfigureSilo(silo, options, builder.Configuration));
+        }
+
+        var app = builder.Build();
+        app.MapNeuroFrontDoor();
+        if (!options.IsFrontDoorOnly && (options.Dashboard ?? !options.IsRedis))
+        {
+            app.MapOrleansDashboard("/dashboard");
+        }
+        app.MapGet("/", () => Results.Redirect("/api/v1/health"));
+        return app;
+    }
+
+    private static void ConfigureSilo(ISiloBuilder silo, NeuroSiloOptions options, IConfiguration configuration)
+    {
+        var podName = Environment.GetEnvironmentVariable("POD_NAME");
+        var siloName = options.SiloName ?? podName;
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = options.ClusterId;
+            o.ServiceId = options.ServiceId;
+        });
+        if (siloName is not null)
+        {
+            silo.Configure<SiloOptions>(o => o.SiloName = siloName);
+        }
+
+        if (options.IsRedis)
+        {
+            var redis = ConfigurationOptions.Parse(options.Redis!);
+            var advertised = options.AdvertisedAddress ?? Environment.GetEnvironmentVariable("POD_IP");
+            silo.ConfigureEndpoints(
+                advertised is null ? IPAddress.Loopback : IPAddress.Parse(advertised), options.SiloPort, options.GatewayPort,
+                listenOnAnyHostAddress: advertised is not null);
+            silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
+            silo.AddRedisGrainStorage(NeuroStorage.Name, o => o.ConfigurationOptions = redis.Clone());
+            silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
+        }
+        else
+        {
+            silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, null, options.ServiceId, options.ClusterId);
+            silo.AddMemoryGrainStorage(NeuroStorage.Name);
+            silo.UseInMemoryReminderService();
+        }
+
+        if (options.FastFailover)
+        {
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = TimeSpan.FromSeconds(1);
+                o.NumMissedProbesLimit = 2;
+                o.NumVotesForDeathDeclaration = 1;
+                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+            });
+        }
+
+        if (options.Kubernetes ?? podName is not null)
+        {
+            silo.UseKubernetesHosting();
+        }
+
+        // Readable JSON in storage, with no CLR type names: moving or renaming a state class does not orphan data.
+        silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();
+        silo.AddNeuroGrains(configuration);
+        if (options.Dashboard ?? !options.IsRedis)
+        {
+            silo.AddDashboard();
+        }
+    }
+
+    private static NeuroClientOptions ClientOptionsFor(NeuroSiloOptions options) => new()
+    {
+        Cluster = options.IsRedis ? NeuroClusterKind.Redis : NeuroClusterKind.Localhost,
+        Redis = options.Redis,
+        ClusterId = options.ClusterId,
+        ServiceId = options.ServiceId,
+        GatewayPort = options.GatewayPort,
+    };
+}

@@ -1,0 +1,65 @@
+namespace Neuro.Abstractions;
+
+/// <summary>One conversation, keyed by its conversation id. Lives on one silo at a time (sticky affinity);
+/// after that silo dies or drains, the next call reactivates it elsewhere from storage with every acknowledged turn.</summary>
+[Alias("neuro.session")]
+public interface ISessionGrain : IGrainWithStringKey
+{
+    /// <summary>Opens the session, or returns the existing one unchanged (idempotent: safe to retry).</summary>
+    [Alias("open")]
+    Task<SessionSnapshot> OpenAsync(SessionOpenRequest request);
+
+    /// <summary>Appends a turn. Returns only after the turn is durably stored (write-before-ack).</summary>
+    [Alias("append")]
+    Task<Turn> AppendTurnAsync(TurnInput turn);
+
+    /// <summary>The session with its history, or null when it was never opened, was closed, or idled out.</summary>
+    [Alias("get")]
+    Task<SessionSnapshot?> GetAsync();
+
+    /// <summary>Short-lived scratchpad / tool state; an entry disappears after its TTL or with the session.</summary>
+    [Alias("scratch-set")]
+    Task SetScratchAsync(string key, string value, TimeSpan? ttl);
+
+    [Alias("scratch-get")]
+    Task<string?> GetScratchAsync(string key);
+
+    /// <summary>Ends the session and clears its stored state.</summary>
+    [Alias("close")]
+    Task CloseAsync();
+}
+
+[GenerateSerializer, Immutable, Alias("neuro.session-open")]
+public sealed record SessionOpenRequest(
+    [property: Id(0)] string? Pool = null,
+    [property: Id(1)] string? Model = null,
+    [property: Id(2)] TimeSpan? IdleTtl = null);
+
+[GenerateSerializer, Immutable, Alias("neuro.turn-input")]
+public sealed record TurnInput(
+    [property: Id(0)] string Role,
+    [property: Id(1)] string Content,
+    [property: Id(2)] int PromptTokens = 0,
+    [property: Id(3)] int CompletionTokens = 0);
+
+[GenerateSerializer, Immutable, Alias("neuro.turn")]
+public sealed record Turn(
+    [property: Id(0)] long Seq,
+    [property: Id(1)] string Role,
+    [property: Id(2)] string Content,
+    [property: Id(3)] int PromptTokens,
+    [property: Id(4)] int CompletionTokens,
+    [property: Id(5)] DateTimeOffset CreatedAt);
+
+[GenerateSerializer, Immutable, Alias("neuro.session-snapshot")]
+public sealed record SessionSnapshot(
+    [property: Id(0)] string SessionId,
+    [property: Id(1)] string? Pool,
+    [property: Id(2)] string? Model,
+    [property: Id(3)] DateTimeOffset CreatedAt,
+    [property: Id(4)] DateTimeOffset LastActivityAt,
+    [property: Id(5)] DateTimeOffset ExpiresAt,
+    [property: Id(6)] IReadOnlyList<Turn> Turns,
+    [property: Id(7)] long PromptTokens,
+    [property: Id(8)] long CompletionTokens,
+    [property: Id(9)] string Silo);

@@ -1,0 +1,71 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Neuro.Abstractions;
+using Neuro.FrontDoor.V1;
+
+namespace Neuro.FrontDoor;
+
+/// <summary>The Sessions API: a thin translation between the wire messages and <see cref="ISessionGrain"/>.
+/// Validation lives in the grain (one place for every face: gRPC, REST, and the client SDK).</summary>
+internal sealed class SessionsService(IGrainFactory grains) : Sessions.SessionsBase
+{
+    public override async Task<V1.Session> CreateSession(CreateSessionRequest request, ServerCallContext context)
+    {
+        if (request.IdleTtlSeconds < 0)
+        {
+            throw NeuroRequestException.Invalid("idle_ttl_seconds", "must be 0 (the default) or positive");
+        }
+        var id = string.IsNullOrEmpty(request.SessionId) ? Guid.NewGuid().ToString("N") : request.SessionId;
+        var snapshot = await grains.GetGrain<ISessionGrain>(id).OpenAsync(new SessionOpenRequest(
+            NullIfEmpty(request.Pool), NullIfEmpty(request.Model),
+            request.IdleTtlSeconds > 0 ? TimeSpan.FromSeconds(request.IdleTtlSeconds) : null));
+        return ToMessage(snapshot);
+    }
+
+    public override async Task<V1.Session> GetSession(GetSessionRequest request, ServerCallContext context)
+    {
+        var snapshot = await grains.GetGrain<ISessionGrain>(RequireId(request.SessionId)).GetAsync()
+            ?? throw NeuroRequestException.NotFound("session_id", $"session '{request.SessionId}' does not exist");
+        return ToMessage(snapshot);
+    }
+
+    public override async Task<V1.Turn> AppendTurn(AppendTurnRequest request, ServerCallContext context)
+    {
+        var turn = await grains.GetGrain<ISessionGrain>(RequireId(request.SessionId)).AppendTurnAsync(
+            new TurnInput(request.Role, request.Content, request.PromptTokens, request.CompletionTokens));
+        return ToMessage(turn);
+    }
+
+    private static string RequireId(string id) =>
+        string.IsNullOrEmpty(id) ? throw NeuroRequestException.Invalid("session_id", "must not be empty") : id;
+
+    private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
+
+    private static V1.Session ToMessage(SessionSnapshot s)
+    {
+        var message = new V1.Session
+        {
+            SessionId = s.SessionId,
+            Pool = s.Pool ?? "",
+            Model = s.Model ?? "",
+            CreatedAt = Timestamp.FromDateTimeOffset(s.CreatedAt),
+            LastActivityAt = Timestamp.FromDateTimeOffset(s.LastActivityAt),
+            ExpiresAt = Timestamp.FromDateTimeOffset(s.ExpiresAt),
+            PromptTokens = s.PromptTokens,
+            CompletionTokens = s.CompletionTokens,
+            Silo = s.Silo,
+        };
+        message.Turns.AddRange(s.Turns.Select(ToMessage));
+        return message;
+    }
+
+    private static V1.Turn ToMessage(Abstractions.Turn t) => new()
+    {
+        Seq = t.Seq,
+        Role = t.Role,
+        Content = t.Content,
+        PromptTokens = t.PromptTokens,
+        CompletionTokens = t.CompletionTokens,
+        CreatedAt = Timestamp.FromDateTimeOffset(t.CreatedAt),
+    };
+}

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using Neuro.Scheduling;
+using Neuro.Scheduling.Policies;
+using Neuro.Scheduling.Trace;
+
+namespace Neuro.Benchmarks.GpuTrace;
+
+public sealed record TraceRunResult(string Policy, int Seed, double[] Arrived, double[] Allocated, int Decisions, int Failed, TimeSpan Elapsed)
+{
+    /// <summary>Allocation (%) when arrived request reached <paramref name="arrivedPct"/> (linear between arrivals).</summary>
+    public double AllocationAt(double arrivedPct)
+    {
+        var i = Array.BinarySearch(Arrived, arrivedPct);
+        if (i >= 0) return Allocated[i];
+        i = ~i;
+        if (i == 0) return 0;
+        if (i >= Arrived.Length) return Allocated[^1];
+        var t = (arrivedPct - Arrived[i - 1]) / (Arrived[i] - Arrived[i - 1]);
+        return Allocated[i - 1] + t * (Allocated[i] - Allocated[i - 1]);
+    }
+
+    /// <summary>First arrived % at which allocation is more than one point behind arrival; NaN if never.</summary>
+    public double FirstBehind()
+    {
+        for (var i = 0; i < Arrived.Length; i++)
+            if (Arrived[i] - Allocated[i] > 1.0) return Arrived[i];
+        return double.NaN;
+    }
+}
+
+public static class TraceReplay
+{
+    public static IPlacementPolicy Create(string name, IReadOnlyList<PlacementRequest> trace, int seed) => name.ToLowerInvariant() switch
+    {
+        "random" => new RandomPolicy(seed),
+        "dotprod" => new DotProdPolicy(seed),
+        "gpuclustering" => new GpuClusteringPolicy(seed),
+        "gpupacking" => new GpuPackingPolicy(seed),
+        "bestfit" => new BestFitPolicy(seed),
+        "fgd" => new FgdPolicy(WorkloadDistribution.From(trace), seed),
+        "fgd-exact" => new FgdPolicy(WorkloadDistribution.From(trace), seed, quantize: false),
+        "neuro" => new NeuroPolicy(trace),
+        _ => throw new ArgumentException($"unknown policy {name}"),
+    };
+
+    /// <summary>
+    /// The paper's protocol for one seed: sample extra trace pods (with replacement) until the next one would push
+    /// total GPU request past <paramref name="inflate"/> × capacity, shuffle everything, place one by one, never release.
+    /// </summary>
+    public static List<PlacementRequest> Workload(IReadOnlyList<PlacementRequest> trace, int totalGpus, int seed, double inflate)
+    {
+        var rng = new Random(seed);
+        var pods = trace.ToList();
+        long requested = pods.Sum(p => (long)p.TotalGpuMilli);
+        var target = inflate * totalGpus * Gpu.Milli;
+        while (requested < target)
+        {
+            var p = trace[rng.Next(trace.Count)];
+            if (requested + p.TotalGpuMilli > target) break;
+            requested += p.TotalGpuMilli;
+            pods.Add(p with { Id = $"{p.Id}-tuned-{pods.Count}" });
+        }
+        for (var i = pods.Count - 1; i > 0; i--)
+        {
+            var j = rng.Next(i + 1);
+            (pods[i], pods[j]) = (pods[j], pods[i]);
+        }
+        return pods;
+    }
+
+    public static TraceRunResult Run(string nodesPath, IReadOnlyList<PlacementRequest> trace, string policyName, int seed, double inflate)
+    {
+        var cluster = new ClusterState(OpenbTrace.ReadNodes(nodesPath));
+        var pods = Workload(trace, cluster.TotalGpus, seed, inflate);
+        var policy = Create(policyName, trace, seed);
+        var capacity = cluster.TotalGpus * (double)Gpu.Milli;
+        var arrived = new double[pods.Count];
+        var allocated = new double[pods.Count];
+        long arrivedMilli = 0;
+        var failed = 0;
+        var sw = Stopwatch.StartNew();
+        for (var i = 0; i < pods.Count; i++)
+        {
+            var pod = pods[i];
+            arrivedMilli += pod.TotalGpuMilli;
+            var placement = policy.Place(cluster, pod);
+            if (placement is null) failed++;
+            else cluster.Commit(pod, placement);
+            arrived[i] = 100.0 * arrivedMilli / capacity;
+            allocated[i] = 100.0 * cluster.AllocatedGpuMilli / capacity;
+        }
+        sw.Stop();
+        return new TraceRunResult(policy.Name, seed, arrived, allocated, pods.Count, failed, sw.Elapsed);
+    }
+}

@@ -1,0 +1,11 @@
+// Benchmark CLI entry point: one sub-command per benchmark, each printing ours vs baseline vs limit side by side.
+return args.FirstOrDefault() switch
+{
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Neuro.Benchmarks <sessions|gpu-trace> [options]");
+    return 2;
+}
