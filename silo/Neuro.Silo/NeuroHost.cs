@@ -64,32 +64,20 @@ public static class NeuroHost
 
         if (options.IsRedis)
         {
-            var redis = ConfigurationOptions.Parse(options.Redis!);
             var advertised = options.AdvertisedAddress ?? Environment.GetEnvironmentVariable("POD_IP");
             silo.ConfigureEndpoints(
                 advertised is null ? IPAddress.Loopback : IPAddress.Parse(advertised), options.SiloPort, options.GatewayPort,
                 listenOnAnyHostAddress: advertised is not null);
-            silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
-            silo.AddRedisGrainStorage(NeuroStorage.Name, o => o.ConfigurationOptions = redis.Clone());
-            silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
         }
         else
         {
             silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, null, options.ServiceId, options.ClusterId);
-            silo.AddMemoryGrainStorage(NeuroStorage.Name);
-            silo.UseInMemoryReminderService();
         }
+        silo.AddNeuroStorage(options);
 
         if (options.FastFailover)
         {
-            silo.Configure<ClusterMembershipOptions>(o =>
-            {
-                o.ProbeTimeout = TimeSpan.FromSeconds(1);
-                o.NumMissedProbesLimit = 2;
-                o.NumVotesForDeathDeclaration = 1;
-                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
-                o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
-            });
+            silo.UseFastFailover();
         }
 
         if (options.Kubernetes ?? podName is not null)
@@ -97,14 +85,44 @@ public static class NeuroHost
             silo.UseKubernetesHosting();
         }
 
-        // Readable JSON in storage, with no CLR type names: moving or renaming a state class does not orphan data.
-        silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();
         silo.AddNeuroGrains(configuration);
         if (options.Dashboard ?? !options.IsRedis)
         {
             silo.AddDashboard();
         }
     }
+
+    /// <summary>Membership (Redis only; the dev cluster's comes with its endpoints), grain storage and reminders for the
+    /// chosen cluster kind. Public so test clusters, which set their own endpoints, get exactly what the host gets.</summary>
+    public static ISiloBuilder AddNeuroStorage(this ISiloBuilder silo, NeuroSiloOptions options)
+    {
+        if (options.IsRedis)
+        {
+            var redis = ConfigurationOptions.Parse(options.Redis!);
+            silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
+            silo.AddRedisGrainStorage(NeuroStorage.Name, o => o.ConfigurationOptions = redis.Clone());
+            silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
+        }
+        else
+        {
+            silo.AddMemoryGrainStorage(NeuroStorage.Name);
+            silo.UseInMemoryReminderService();
+        }
+        // Readable JSON in storage, with no CLR type names: moving or renaming a state class does not orphan data.
+        silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();
+        return silo;
+    }
+
+    /// <summary>Declares a silo dead after ~2 s of missed probes instead of Orleans' default ~15 s, so its sessions hand
+    /// off quickly. One vote suffices, which suits small clusters and tests; large clusters should keep the defaults.</summary>
+    public static ISiloBuilder UseFastFailover(this ISiloBuilder silo) => silo.Configure<ClusterMembershipOptions>(o =>
+    {
+        o.ProbeTimeout = TimeSpan.FromSeconds(1);
+        o.NumMissedProbesLimit = 2;
+        o.NumVotesForDeathDeclaration = 1;
+        o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+        o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+    });
 
     private static NeuroClientOptions ClientOptionsFor(NeuroSiloOptions options) => new()
     {

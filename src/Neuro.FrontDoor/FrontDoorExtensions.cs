@@ -11,6 +11,9 @@ public static class FrontDoorExtensions
     /// a silo's own, or an Orleans client's when the front door runs alone.</summary>
     public static IServiceCollection AddNeuroFrontDoor(this IServiceCollection services)
     {
+        // prometheus-net's bridge from System.Diagnostics.Metrics starts lazily on the first scrape and misses what was
+        // recorded before it; start it now so Orleans' meters and ours count from process start.
+        MeterAdapter.StartListening();
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<NeuroErrorInterceptor>();
@@ -24,7 +27,7 @@ public static class FrontDoorExtensions
         app.UseMiddleware<ProblemDetailsMiddleware>();
         app.MapGrpcService<SessionsService>();
         app.MapGrpcService<HealthService>();
-        // prometheus-net also publishes every System.Diagnostics.Metrics meter (Orleans' "Microsoft.Orleans" and our "Neuro").
+        // Every System.Diagnostics.Metrics meter is published: Orleans' ("microsoft_orleans_*") and ours ("neuro_*").
         app.MapMetrics("/api/v1/metrics");
         return app;
     }

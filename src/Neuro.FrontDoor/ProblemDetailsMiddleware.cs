@@ -9,6 +9,9 @@ namespace Neuro.FrontDoor;
 /// JSON transcoding writes errors as google.rpc.Status; this catches those bodies before they leave and rewrites them.</summary>
 internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
 {
+    // Problem details are served as application/problem+json, never into HTML, so quotes need no escaping.
+    private static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public async Task InvokeAsync(HttpContext context)
     {
         if (!context.Request.Path.StartsWithSegments("/api") || IsGrpc(context.Request))
@@ -81,7 +84,7 @@ internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
         context.Response.Clear();
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/problem+json";
-        await context.Response.WriteAsync(JsonSerializer.Serialize(problem));
+        await context.Response.WriteAsync(JsonSerializer.Serialize(problem, Json));
     }
 
     private static string ReasonPhrase(int status) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } p ? p : "Error";

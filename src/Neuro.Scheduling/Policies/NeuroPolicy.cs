@@ -7,6 +7,10 @@ public sealed record NeuroPolicyOptions
     public ShapeWeighting Weighting { get; init; } = ShapeWeighting.GpuDemand;
     /// <summary>Share of the workload the distribution covers; FGD keeps 95% and loses the rare large shapes.</summary>
     public double Coverage { get; init; } = 1.0;
+    /// <summary>Fragmentation increases within this many milli-GPU of the best count as equal, so the packing tie-break decides.</summary>
+    public double Tolerance { get; init; }
+    /// <summary>Among (near-)equal candidates prefer the node left with the least free GPU; false = the first node by index.</summary>
+    public bool PackTieBreak { get; init; } = true;
 }
 
 /// <summary>
@@ -20,16 +24,18 @@ public sealed class NeuroPolicy : IPlacementPolicy
 {
     private readonly WorkloadDistribution _workload;
     private readonly FragCache _cache;
+    private readonly NeuroPolicyOptions _options;
 
     public NeuroPolicy(IEnumerable<PlacementRequest> targetWorkload, NeuroPolicyOptions? options = null)
     {
-        options ??= new NeuroPolicyOptions();
+        _options = options ??= new NeuroPolicyOptions();
         _workload = WorkloadDistribution.From(targetWorkload, options.Coverage, weighting: options.Weighting);
         _cache = new FragCache(_workload);
     }
 
-    public NeuroPolicy(WorkloadDistribution workload)
+    public NeuroPolicy(WorkloadDistribution workload, NeuroPolicyOptions? options = null)
     {
+        _options = options ?? new NeuroPolicyOptions();
         _workload = workload;
         _cache = new FragCache(workload);
     }
@@ -38,20 +44,36 @@ public sealed class NeuroPolicy : IPlacementPolicy
 
     public Placement? Place(ClusterState cluster, PlacementRequest r)
     {
+        // Two passes: the best increase first, then among candidates within tolerance of it, the packing tie-break.
+        var deltas = _deltas.Length >= cluster.Nodes.Length ? _deltas : _deltas = new double[cluster.Nodes.Length];
+        var gpus = _gpus.Length >= cluster.Nodes.Length ? _gpus : _gpus = new int[cluster.Nodes.Length];
+        var min = double.PositiveInfinity;
+        foreach (var node in cluster.Nodes)
+        {
+            var i = node.Index;
+            deltas[i] = double.NaN;
+            if (!ClusterState.Fits(node, r)) continue;
+            deltas[i] = FragDelta.Best(_cache, node, r, _workload, out gpus[i]);
+            if (deltas[i] < min) min = deltas[i];
+        }
+        if (double.IsPositiveInfinity(min)) return null;
+
+        // Deltas are sums of weighted milli amounts; below 1e-6 milli the difference is rounding, not preference.
+        var limit = min + Math.Max(_options.Tolerance, 1e-6);
         Node? best = null;
-        var bestGpu = -1;
-        double bestDelta = double.PositiveInfinity;
         long bestGpuLeft = long.MaxValue, bestCpuLeft = long.MaxValue;
         foreach (var node in cluster.Nodes)
         {
-            if (!ClusterState.Fits(node, r)) continue;
-            var delta = FragDelta.Best(_cache, node, r, _workload, out var gpu);
+            var d = deltas[node.Index];
+            if (!(d <= limit)) continue;
+            if (!_options.PackTieBreak) { best = node; break; }
             long gpuLeft = node.FreeGpuMilliTotal - r.TotalGpuMilli, cpuLeft = node.CpuFreeMilli - r.CpuMilli;
-            // Deltas are sums of weighted milli amounts; differences below 1e-6 milli are rounding, not preference.
-            var cmp = Math.Abs(delta - bestDelta) < 1e-6 ? 0 : delta.CompareTo(bestDelta);
-            if (cmp < 0 || (cmp == 0 && (gpuLeft < bestGpuLeft || (gpuLeft == bestGpuLeft && cpuLeft < bestCpuLeft))))
-                (best, bestGpu, bestDelta, bestGpuLeft, bestCpuLeft) = (node, gpu, delta, gpuLeft, cpuLeft);
+            if (gpuLeft < bestGpuLeft || (gpuLeft == bestGpuLeft && cpuLeft < bestCpuLeft))
+                (best, bestGpuLeft, bestCpuLeft) = (node, gpuLeft, cpuLeft);
         }
-        return best is null ? null : GpuPick.Build(best, r, bestGpu);
+        return GpuPick.Build(best!, r, gpus[best!.Index]);
     }
+
+    private double[] _deltas = [];
+    private int[] _gpus = [];
 }

@@ -25,6 +25,7 @@ public static class GpuTraceCommand
         var inflate = 1.3;
         var threads = 2;
         var plot = true;
+        var verbose = false;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -38,6 +39,7 @@ public static class GpuTraceCommand
                 case "--threads": threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--plot": plotPath = Next(); break;
                 case "--no-plot": plot = false; break;
+                case "--verbose": verbose = true; break;
                 case "--markdown": markdownPath = Next(); break;
                 case "-h" or "--help": return Usage(0);
                 default: Console.Error.WriteLine($"unknown option {args[i]}"); return Usage(2);
@@ -53,7 +55,7 @@ public static class GpuTraceCommand
             Console.Error.WriteLine($"trace files not found (nodes: {nodesPath ?? "?"}, pods: {podsPath ?? "?"}); pass --nodes and --pods");
             return 2;
         }
-        var unknown = policies.Where(p => !AllPolicies.Concat(ExtraPolicies).Contains(p, StringComparer.OrdinalIgnoreCase)).ToList();
+        var unknown = policies.Where(p => !p.StartsWith("neuro:", StringComparison.OrdinalIgnoreCase) && !AllPolicies.Concat(ExtraPolicies).Contains(p, StringComparer.OrdinalIgnoreCase)).ToList();
         if (unknown.Count > 0)
         {
             Console.Error.WriteLine($"unknown policies: {string.Join(", ", unknown)} (known: {string.Join(", ", AllPolicies)})");
@@ -74,6 +76,10 @@ public static class GpuTraceCommand
             results[j] = TraceReplay.Run(nodesPath, pods, policy, seed, inflate);
         });
         Console.WriteLine($"replayed {jobs.Count} runs in {wall.Elapsed.TotalSeconds:F1} s");
+        if (verbose)
+            foreach (var g in results.GroupBy(r => r.Policy))
+                Console.WriteLine($"  {g.Key}: failed before 100% arrived (GPU % of capacity, #pods, mean over seeds): " + string.Join(", ",
+                    g.SelectMany(r => r.FailedGpuBy100.Keys).Distinct().Order().Select(k => $"{k}={g.Average(r => r.FailedGpuBy100.GetValueOrDefault(k)):F2}")));
 
         var summaries = policies.Select(p => PolicySummary.Of(p, results.Where(r => r.Policy.Equals(p, StringComparison.OrdinalIgnoreCase)).ToList())).ToList();
         var table = Report.Table(traceName, summaries);

@@ -5,7 +5,8 @@ using Neuro.Scheduling.Trace;
 
 namespace Neuro.Benchmarks.GpuTrace;
 
-public sealed record TraceRunResult(string Policy, int Seed, double[] Arrived, double[] Allocated, int Decisions, int Failed, TimeSpan Elapsed)
+public sealed record TraceRunResult(string Policy, int Seed, double[] Arrived, double[] Allocated, int Decisions, int Failed, TimeSpan Elapsed,
+    Dictionary<string, double> FailedGpuBy100)
 {
     /// <summary>Allocation (%) when arrived request reached <paramref name="arrivedPct"/> (linear between arrivals).</summary>
     public double AllocationAt(double arrivedPct)
@@ -32,6 +33,8 @@ public static class TraceReplay
 {
     public static IPlacementPolicy Create(string name, IReadOnlyList<PlacementRequest> trace, int seed) => name.ToLowerInvariant() switch
     {
+        // neuro:<count|gpu>:<coverage>:<tolerance>:<pack|index> — variants for ablations
+        var n when n.StartsWith("neuro:", StringComparison.Ordinal) => Variant(n, trace),
         "random" => new RandomPolicy(seed),
         "dotprod" => new DotProdPolicy(seed),
         "gpuclustering" => new GpuClusteringPolicy(seed),
@@ -42,6 +45,25 @@ public static class TraceReplay
         "neuro" => new NeuroPolicy(trace),
         _ => throw new ArgumentException($"unknown policy {name}"),
     };
+
+    private static IPlacementPolicy Variant(string name, IReadOnlyList<PlacementRequest> trace)
+    {
+        var p = name.Split(':');
+        var options = new NeuroPolicyOptions
+        {
+            Weighting = p[1] == "count" ? ShapeWeighting.TaskCount : ShapeWeighting.GpuDemand,
+            Coverage = double.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture),
+            Tolerance = double.Parse(p[3], System.Globalization.CultureInfo.InvariantCulture),
+            PackTieBreak = p[4] == "pack",
+        };
+        return new NamedPolicy(name, new NeuroPolicy(trace, options));
+    }
+
+    private sealed class NamedPolicy(string name, IPlacementPolicy inner) : IPlacementPolicy
+    {
+        public string Name => name;
+        public Placement? Place(ClusterState cluster, PlacementRequest request) => inner.Place(cluster, request);
+    }
 
     /// <summary>
     /// The paper's protocol for one seed: sample extra trace pods (with replacement) until the next one would push
@@ -78,18 +100,28 @@ public static class TraceReplay
         var allocated = new double[pods.Count];
         long arrivedMilli = 0;
         var failed = 0;
+        var failedBy = new Dictionary<string, double>();
         var sw = Stopwatch.StartNew();
         for (var i = 0; i < pods.Count; i++)
         {
             var pod = pods[i];
             arrivedMilli += pod.TotalGpuMilli;
             var placement = policy.Place(cluster, pod);
-            if (placement is null) failed++;
+            if (placement is null)
+            {
+                failed++;
+                if (100.0 * arrivedMilli / capacity <= 100)
+                {
+                    var cls = pod.GpuCount == 0 ? "cpu" : pod.IsSharing ? "share" : $"{pod.GpuCount}gpu";
+                    failedBy[cls] = failedBy.GetValueOrDefault(cls) + 100.0 * Math.Max(pod.TotalGpuMilli, 0) / capacity;
+                    failedBy[cls + "#"] = failedBy.GetValueOrDefault(cls + "#") + 1;
+                }
+            }
             else cluster.Commit(pod, placement);
             arrived[i] = 100.0 * arrivedMilli / capacity;
             allocated[i] = 100.0 * cluster.AllocatedGpuMilli / capacity;
         }
         sw.Stop();
-        return new TraceRunResult(policy.Name, seed, arrived, allocated, pods.Count, failed, sw.Elapsed);
+        return new TraceRunResult(policy.Name, seed, arrived, allocated, pods.Count, failed, sw.Elapsed, failedBy);
     }
 }
