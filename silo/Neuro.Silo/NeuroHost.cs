@@ -1,5 +1,4 @@
 using System.Net;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Neuro.Client;
 using Neuro.FrontDoor;
 using Neuro.Grains;
@@ -21,12 +20,9 @@ public static class NeuroHost
         var options = builder.Configuration.GetSection(NeuroSiloOptions.Section).Get<NeuroSiloOptions>() ?? new NeuroSiloOptions();
         options.Validate();
 
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Limits.MaxRequestBodySize = 1024 * 1024;
-            // One port for REST (HTTP/1.1) and gRPC (HTTP/2 with prior knowledge) on cleartext.
-            k.ConfigureEndpointDefaults(e => e.Protocols = HttpProtocols.Http1AndHttp2);
-        });
+        // Endpoints come from Kestrel:Endpoints (appsettings.json): REST on an HTTP/1.1 port and gRPC on an HTTP/2 port,
+        // because cleartext HTTP/2 needs prior knowledge, which Kestrel only accepts on an HTTP/2-only endpoint.
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
         builder.Services.AddNeuroFrontDoor();
 
         if (options.IsFrontDoorOnly)
@@ -100,7 +96,12 @@ public static class NeuroHost
         {
             var redis = ConfigurationOptions.Parse(options.Redis!);
             silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
-            silo.AddRedisGrainStorage(NeuroStorage.Name, o => o.ConfigurationOptions = redis.Clone());
+            silo.AddRedisGrainStorage(NeuroStorage.Name, o =>
+            {
+                o.ConfigurationOptions = redis.Clone();
+                // A cleared session (closed or idled out) must leave nothing behind, not an empty record.
+                o.DeleteStateOnClear = true;
+            });
             silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
         }
         else

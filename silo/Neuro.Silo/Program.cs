@@ -3,9 +3,8 @@ using Neuro.Silo;
 var app = NeuroHost.Build(args);
 app.Lifetime.ApplicationStarted.Register(() =>
 {
-    foreach (var url in app.Urls)
-    {
-        Console.WriteLine($"Neuro front door: {url}/api/v1/health  (REST + gRPC; metrics at {url}/api/v1/metrics, dashboard at {url}/dashboard)");
-    }
+    var rest = app.Configuration["Kestrel:Endpoints:Rest:Url"];
+    var grpc = app.Configuration["Kestrel:Endpoints:Grpc:Url"];
+    Console.WriteLine($"Neuro is up. REST: {rest}/api/v1/health  gRPC (h2c): {grpc}  metrics: {rest}/api/v1/metrics  dashboard: {rest}/dashboard");
 });
 await app.RunAsync();

@@ -19,6 +19,19 @@ internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
             await next(context);
             return;
         }
+        var limit = context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
+        var tooLarge = new NeuroRequestException(NeuroErrorKind.InvalidArgument, "body", $"the request body is larger than the {limit} bytes allowed");
+        if (context.Request.ContentLength > limit)
+        {
+            context.Items[NeuroErrorInterceptor.ItemKey] = tooLarge;
+            await WriteProblemAsync(context, [], StatusCodes.Status413PayloadTooLarge);
+            return;
+        }
+        if (limit is { } max)
+        {
+            // Chunked bodies have no length up front; transcoding reports an over-long one as bad JSON, so spot it here.
+            context.Request.Body = new LimitedBody(context.Request.Body, max, () => context.Items[TooLargeKey] = tooLarge);
+        }
         var feature = context.Features.Get<IHttpResponseBodyFeature>()!;
         var capture = new ErrorCapturingBody(feature, context.Response);
         context.Features.Set<IHttpResponseBodyFeature>(capture);
@@ -31,7 +44,12 @@ internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
             await capture.FlushPendingAsync();
             context.Features.Set(feature);
         }
-        if (capture.Captured is { } body)
+        if (context.Items[TooLargeKey] is NeuroRequestException overLimit)
+        {
+            context.Items[NeuroErrorInterceptor.ItemKey] = overLimit;
+            await WriteProblemAsync(context, [], StatusCodes.Status413PayloadTooLarge);
+        }
+        else if (capture.Captured is { } body)
         {
             await WriteProblemAsync(context, body);
         }
@@ -41,9 +59,11 @@ internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
         }
     }
 
+    private const string TooLargeKey = "neuro.too-large";
+
     private static bool IsGrpc(HttpRequest request) => request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true;
 
-    private static async Task WriteProblemAsync(HttpContext context, byte[] original)
+    private static async Task WriteProblemAsync(HttpContext context, byte[] original, int? statusOverride = null)
     {
         int status = context.Response.StatusCode;
         string title;
@@ -52,6 +72,10 @@ internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
         if (context.Items[NeuroErrorInterceptor.ItemKey] is NeuroRequestException e)
         {
             (_, status, title) = ErrorMapping.For(e.Kind);
+            if (statusOverride is { } forced)
+            {
+                (status, title) = (forced, ReasonPhrase(forced));
+            }
             detail = e.Message;
             field = e.Field;
         }
@@ -200,5 +224,53 @@ internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
 
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
+    private sealed class LimitedBody(Stream inner, long limit, Action exceeded) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return Count(await inner.ReadAsync(buffer, cancellationToken));
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                exceeded(); // Kestrel's own limit fired first
+                throw;
+            }
+        }
+
+        private int Count(int n)
+        {
+            _read += n;
+            if (_read > limit)
+            {
+                exceeded();
+                throw new IOException($"request body exceeds {limit} bytes");
+            }
+            return n;
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -1,6 +1,7 @@
 // Benchmark CLI entry point: one sub-command per benchmark, each printing ours vs baseline vs limit side by side.
 return args.FirstOrDefault() switch
 {
+    "gpu-trace" => Neuro.Benchmarks.GpuTrace.GpuTraceCommand.Run(args[1..]),
     _ => Usage(),
 };
 

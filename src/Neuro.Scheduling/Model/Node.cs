@@ -6,7 +6,7 @@ public enum CapacityKind { OnDemand, Spot }
 public sealed class Node
 {
     public Node(string name, long cpuMilli, long memoryMiB, IReadOnlyList<Gpu> gpus, int numaNodes = 1,
-        CapacityKind kind = CapacityKind.OnDemand, string? pool = null)
+        CapacityKind kind = CapacityKind.OnDemand, string? pool = null, double hourlyPricePerGpu = 0)
     {
         if (numaNodes < 1) throw new ArgumentOutOfRangeException(nameof(numaNodes));
         Name = name;
@@ -18,6 +18,7 @@ public sealed class Node
         GpuModel = Gpus.Length > 0 ? Gpus[0].Model : "";
         Kind = kind;
         Pool = pool ?? GpuModel;
+        HourlyPricePerGpu = hourlyPricePerGpu;
         NumaCpuFree = new long[numaNodes];
         NumaMemoryFree = new long[numaNodes];
         for (var i = 0; i < numaNodes; i++)
@@ -42,6 +43,8 @@ public sealed class Node
     public CapacityKind Kind { get; }
     /// <summary>Pool used by the cost/SLA guard (defaults to the GPU model).</summary>
     public string Pool { get; }
+    /// <summary>Price of one GPU of this node per hour (spot nodes carry their spot price).</summary>
+    public double HourlyPricePerGpu { get; }
 
     /// <summary>Bumped on every change so policies can cache per-node scores.</summary>
     public int Version { get; internal set; }

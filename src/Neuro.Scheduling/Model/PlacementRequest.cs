@@ -38,6 +38,8 @@ public sealed record PlacementRequest
 
     // cost / SLA
     public bool AllowSpot { get; init; }
+    /// <summary>Budget for this placement (GPU share × node price per GPU-hour); null = no budget.</summary>
+    public double? MaxHourlyPrice { get; init; }
     public string? Model { get; init; }
     /// <summary>A smaller model to serve instead when the preferred one cannot be placed within budget/SLO.</summary>
     public PlacementRequest? Fallback { get; init; }
@@ -65,6 +67,8 @@ public sealed record PlacementRequest
         if (GpuCount > 1 && GpuMilli != Gpu.Milli) return "multi-GPU tasks must use whole GPUs";
         if (GpuCount > 0 && GpuMilli == 0) return "GPU count without a GPU share";
         if (Gang is { Count: < 1 }) return "gang count must be at least 1";
+        if (Gang is not null && GpuCount > 0 && GpuMilli != Gpu.Milli) return "gang members must use whole GPUs";
+        if (MigProfile is not null && GpuCount > 0) return "a MIG request takes a MIG slice, not GPU count";
         return null;
     }
 }

@@ -11,6 +11,8 @@ public sealed record NeuroPolicyOptions
     public double Tolerance { get; init; }
     /// <summary>Among (near-)equal candidates prefer the node left with the least free GPU; false = the first node by index.</summary>
     public bool PackTieBreak { get; init; } = true;
+    /// <summary>Weight of the stranded-GPU term (free GPU a node cannot use because its CPU ran out first).</summary>
+    public double CpuBalanceWeight { get; init; } = 2.0;
 }
 
 /// <summary>
@@ -31,6 +33,7 @@ public sealed class NeuroPolicy : IPlacementPolicy
         _options = options ??= new NeuroPolicyOptions();
         _workload = WorkloadDistribution.From(targetWorkload, options.Coverage, weighting: options.Weighting);
         _cache = new FragCache(_workload);
+        _cpuPerGpuMilli = CpuPerGpuMilli(_workload);
     }
 
     public NeuroPolicy(WorkloadDistribution workload, NeuroPolicyOptions? options = null)
@@ -38,7 +41,27 @@ public sealed class NeuroPolicy : IPlacementPolicy
         _options = options ?? new NeuroPolicyOptions();
         _workload = workload;
         _cache = new FragCache(workload);
+        _cpuPerGpuMilli = CpuPerGpuMilli(workload);
     }
+
+    private readonly double _cpuPerGpuMilli;
+
+    /// <summary>CPU milli the workload's GPU tasks bring per milli-GPU (about 11 vCPU per GPU on the openb trace).</summary>
+    private static double CpuPerGpuMilli(WorkloadDistribution d)
+    {
+        double cpu = 0, gpu = 0;
+        foreach (var s in d.Shapes)
+            if (s.GpuCount > 0) { cpu += s.Weight * s.CpuMilli; gpu += s.Weight * s.GpuCount * s.GpuMilli; }
+        return gpu > 0 ? cpu / gpu : 0;
+    }
+
+    /// <summary>
+    /// GPU share a node is expected to strand because its CPU runs out first: free GPU beyond what the free CPU can
+    /// feed at the workload's CPU-per-GPU ratio. FGD only sees CPU shortage one task at a time, so it happily fills
+    /// CPU-poor nodes (8 vCPU per GPU) with CPU-only and CPU-heavy tasks while CPU-rich ones (52 per GPU) sit idle.
+    /// </summary>
+    private double Stranded(long cpuFree, long gpuFree) =>
+        _cpuPerGpuMilli <= 0 ? 0 : Math.Max(0, gpuFree - cpuFree / _cpuPerGpuMilli);
 
     public string Name => "Neuro";
 
@@ -54,6 +77,12 @@ public sealed class NeuroPolicy : IPlacementPolicy
             deltas[i] = double.NaN;
             if (!ClusterState.Fits(node, r)) continue;
             deltas[i] = FragDelta.Best(_cache, node, r, _workload, out gpus[i]);
+            if (_options.CpuBalanceWeight != 0)
+            {
+                long gpuFree = node.FreeGpuMilliTotal;
+                deltas[i] += _options.CpuBalanceWeight *
+                    (Stranded(node.CpuFreeMilli - r.CpuMilli, gpuFree - r.TotalGpuMilli) - Stranded(node.CpuFreeMilli, gpuFree));
+            }
             if (deltas[i] < min) min = deltas[i];
         }
         if (double.IsPositiveInfinity(min)) return null;

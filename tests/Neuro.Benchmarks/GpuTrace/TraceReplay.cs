@@ -55,6 +55,7 @@ public static class TraceReplay
             Coverage = double.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture),
             Tolerance = double.Parse(p[3], System.Globalization.CultureInfo.InvariantCulture),
             PackTieBreak = p[4] == "pack",
+            CpuBalanceWeight = p.Length > 5 ? double.Parse(p[5], System.Globalization.CultureInfo.InvariantCulture) : 0,
         };
         return new NamedPolicy(name, new NeuroPolicy(trace, options));
     }
@@ -90,6 +91,18 @@ public static class TraceReplay
         return pods;
     }
 
+    /// <summary>Where the free GPU sits when arrival crosses 100%: partial GPUs, whole GPUs on CPU- or memory-starved nodes, usable whole GPUs.</summary>
+    private static void Snapshot(ClusterState cluster, Dictionary<string, double> into, double capacity)
+    {
+        foreach (var n in cluster.Nodes)
+            foreach (var g in n.Gpus)
+            {
+                if (g.FreeMilli == 0) continue;
+                var kind = g.FreeMilli < Gpu.Milli ? "free:partial" : n.CpuFreeMilli < 4000 ? "free:whole-cpu<4" : n.MemoryFreeMiB < 16384 ? "free:whole-mem<16G" : "free:whole-ok";
+                into[kind] = into.GetValueOrDefault(kind) + 100.0 * g.FreeMilli / capacity;
+            }
+    }
+
     public static TraceRunResult Run(string nodesPath, IReadOnlyList<PlacementRequest> trace, string policyName, int seed, double inflate)
     {
         var cluster = new ClusterState(OpenbTrace.ReadNodes(nodesPath));
@@ -118,6 +131,7 @@ public static class TraceReplay
                 }
             }
             else cluster.Commit(pod, placement);
+            if (arrived[Math.Max(i - 1, 0)] < 100 && 100.0 * arrivedMilli / capacity >= 100) Snapshot(cluster, failedBy, capacity);
             arrived[i] = 100.0 * arrivedMilli / capacity;
             allocated[i] = 100.0 * cluster.AllocatedGpuMilli / capacity;
         }

@@ -1,0 +1,61 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Neuro.Silo;
+
+namespace Neuro.Cluster.Tests.Infrastructure;
+
+/// <summary>The real silo host (the same <see cref="NeuroHost.Build"/> the executable runs) on loopback ports:
+/// a single-node dev cluster with the front door on HTTP.</summary>
+public sealed class NeuroHostFixture : IAsyncLifetime
+{
+    public WebApplication App { get; private set; } = null!;
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public int GatewayPort { get; private set; }
+
+    public string ClusterId { get; } = $"neuro-test-{Guid.NewGuid():N}";
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public Uri GrpcAddress { get; private set; } = null!;
+
+    /// <summary>Builds a host with REST and gRPC on fresh loopback ports (read them back with <see cref="RestAddress"/>/<see cref="GrpcAddressOf"/>).</summary>
+    public static WebApplication Build(IDictionary<string, string?> settings) => NeuroHost.Build([], builder =>
+    {
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Kestrel:Endpoints:Rest:Url"] = $"http://127.0.0.1:{FreePort.Next()}",
+            ["Kestrel:Endpoints:Grpc:Url"] = $"http://127.0.0.1:{FreePort.Next()}",
+        });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+    });
+
+    public static Uri RestAddress(WebApplication app) => new(app.Configuration["Kestrel:Endpoints:Rest:Url"]!);
+
+    public static Uri GrpcAddressOf(WebApplication app) => new(app.Configuration["Kestrel:Endpoints:Grpc:Url"]!);
+
+    public async Task InitializeAsync()
+    {
+        GatewayPort = FreePort.Next();
+        App = Build(new Dictionary<string, string?>
+        {
+            ["Neuro:SiloPort"] = FreePort.Next().ToString(),
+            ["Neuro:GatewayPort"] = GatewayPort.ToString(),
+            ["Neuro:ClusterId"] = ClusterId,
+        });
+        await App.StartAsync();
+        BaseAddress = RestAddress(App);
+        GrpcAddress = GrpcAddressOf(App);
+        Http = new HttpClient { BaseAddress = BaseAddress };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}
