@@ -15,7 +15,8 @@ public static class NeuroHost
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // appsettings.json sits beside the binary, so the host reads it whatever directory it is started from.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
         var options = builder.Configuration.GetSection(NeuroSiloOptions.Section).Get<NeuroSiloOptions>() ?? new NeuroSiloOptions();
         options.Validate();
