@@ -13,7 +13,8 @@ public enum ShapeWeighting
 {
     /// <summary>By how many tasks have the shape (the paper).</summary>
     TaskCount,
-    /// <summary>By how much GPU the shape brings in total (tasks × GPUs; CPU-only tasks count as one task).</summary>
+    /// <summary>By how much GPU the shape brings in total (tasks × GPUs), but no task below one: a sharing or CPU-only
+    /// task still arrives as a whole task that needs a place.</summary>
     GpuDemand,
 }
 
