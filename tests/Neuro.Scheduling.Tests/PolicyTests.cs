@@ -156,9 +156,10 @@ public class NeuroPolicyTests
     [Fact]
     public void Cpu_only_task_goes_to_the_cpu_rich_node()
     {
-        // n0: 2 GPUs and 12 vCPU per GPU; n1: 8 GPUs and 52 vCPU per GPU. GPU tasks bring 12 vCPU per GPU.
-        // Plain packing would pick n0 (fewest GPUs left); taking 16 vCPU there strands a GPU's worth of CPU.
-        var c = new ClusterState([Build.Node("n0", 2, cpuMilli: 24_000), Build.Node("n1", 8, cpuMilli: 416_000)]);
+        // n0: 2 GPUs and 18 vCPU per GPU; n1: 8 GPUs and 52 vCPU per GPU. GPU tasks bring 12 vCPU per GPU.
+        // Plain packing (and FGD's one-task check: 20 vCPU left still fits one task) would pick n0; but 20 vCPU
+        // cannot feed both of its GPUs, so a third of a GPU would be stranded there.
+        var c = new ClusterState([Build.Node("n0", 2, cpuMilli: 36_000), Build.Node("n1", 8, cpuMilli: 416_000)]);
         var policy = new NeuroPolicy([Build.Task(cpu: 12_000)]);
         var p = policy.Place(c, Build.Task(cpu: 16_000, gpus: 0))!;
         Assert.Equal(1, p.NodeIndex);
