@@ -5,36 +5,45 @@ using Neuro.Core.Telemetry;
 
 namespace Neuro.Grains;
 
+/// <summary>One conversation. Persists through <see cref="ISessionStore"/> (an append-only turn log) rather than a whole-state
+/// <c>IPersistentState</c>: a turn costs one small append however long the conversation, and the store's sequence check
+/// keeps a stale activation from writing after a handoff.</summary>
 public sealed class SessionGrain(
-    [PersistentState("session", NeuroStorage.Name)] IPersistentState<ConversationState> state,
+    ISessionStore store,
     IOptions<SessionLimits> limits,
     NeuroClock clock,
     ILocalSiloDetails silo) : Grain, ISessionGrain, IRemindable
 {
     private const string ExpiryReminder = "idle-expiry";
     private readonly SessionLimits _limits = limits.Value;
+    private ConversationState _state = new();
 
-    private ConversationState S => state.State;
+    private string Id => this.GetPrimaryKeyString();
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         NeuroMeters.SessionActivations.Add(1);
-        return Task.CompletedTask;
+        if (await store.LoadAsync(Id, cancellationToken) is { } stored)
+        {
+            _state = ConversationState.FromStore(stored);
+        }
     }
 
     public async Task<SessionSnapshot> OpenAsync(SessionOpenRequest request)
     {
-        Errors.ThrowIf(ConversationState.ValidateId(this.GetPrimaryKeyString(), _limits));
+        Errors.ThrowIf(ConversationState.ValidateId(Id, _limits));
         Errors.ThrowIf(ConversationState.ValidateOpen(request.IdleTtl, _limits));
         await ExpireIfIdleAsync();
-        if (!S.Opened)
+        if (!_state.Opened)
         {
-            var mark = S.Mark();
-            S.Open(request.Pool, request.Model, request.IdleTtl, _limits, clock.Now);
-            await WriteOrUndoAsync(mark);
+            var opened = new ConversationState();
+            opened.Open(request.Pool, request.Model, request.IdleTtl, _limits, clock.Now);
+            await store.SaveMetaAsync(Id, opened.ToMeta());
+            _state = opened;
             NeuroMeters.SessionsOpened.Add(1);
-            // The reminder outlives this activation, so an idle session is cleared even if nobody calls it again.
-            var period = S.IdleTtl < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : S.IdleTtl;
+            // The reminder outlives this activation, so an idle session is cleared even if nobody calls it again
+            // (the Redis store also expires idle keys by itself; the in-memory one relies on this).
+            var period = _state.IdleTtl < TimeSpan.FromMinutes(1) ? TimeSpan.FromMinutes(1) : _state.IdleTtl;
             await this.RegisterOrUpdateReminder(ExpiryReminder, period, period);
         }
         return Snapshot();
@@ -43,10 +52,10 @@ public sealed class SessionGrain(
     public async Task<Turn> AppendTurnAsync(TurnInput turn)
     {
         await RequireOpenAsync();
-        Errors.ThrowIf(S.ValidateTurn(turn.Role, turn.Content, turn.PromptTokens, turn.CompletionTokens, _limits));
-        var mark = S.Mark();
-        var record = S.Append(turn.Role, turn.Content, turn.PromptTokens, turn.CompletionTokens, clock.Now);
-        await WriteOrUndoAsync(mark);
+        Errors.ThrowIf(_state.ValidateTurn(turn.Role, turn.Content, turn.PromptTokens, turn.CompletionTokens, _limits));
+        var mark = _state.Mark();
+        var record = _state.Append(turn.Role, turn.Content, turn.PromptTokens, turn.CompletionTokens, clock.Now);
+        await PersistAsync(mark, () => store.AppendAsync(Id, record, _state.IdleTtl));
         NeuroMeters.SessionTurns.Add(1);
         if (turn.PromptTokens > 0)
         {
@@ -62,51 +71,52 @@ public sealed class SessionGrain(
     public async Task<SessionSnapshot?> GetAsync()
     {
         await ExpireIfIdleAsync();
-        return S.Opened ? Snapshot() : null;
+        return _state.Opened ? Snapshot() : null;
     }
 
     public async Task SetScratchAsync(string key, string value, TimeSpan? ttl)
     {
         await RequireOpenAsync();
         var now = clock.Now;
-        S.PruneScratch(now);
-        Errors.ThrowIf(S.ValidateScratch(key, value, ttl, _limits));
-        var mark = S.Mark();
-        S.SetScratch(key, value, ttl, now);
-        await WriteOrUndoAsync(mark);
+        _state.PruneScratch(now);
+        Errors.ThrowIf(_state.ValidateScratch(key, value, ttl, _limits));
+        var mark = _state.Mark();
+        _state.SetScratch(key, value, ttl, now);
+        await PersistAsync(mark, () => store.SaveMetaAsync(Id, _state.ToMeta()));
     }
 
     public async Task<string?> GetScratchAsync(string key)
     {
         await RequireOpenAsync();
-        return S.GetScratch(key, clock.Now);
+        return _state.GetScratch(key, clock.Now);
     }
 
-    public async Task CloseAsync()
-    {
-        await ClearAsync();
-    }
+    public Task CloseAsync() => ClearAsync();
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName == ExpiryReminder)
         {
             await ExpireIfIdleAsync();
+            if (!_state.Opened)
+            {
+                await ClearAsync(); // nothing left to watch: drop the reminder too
+            }
         }
     }
 
     private async Task RequireOpenAsync()
     {
         await ExpireIfIdleAsync();
-        if (!S.Opened)
+        if (!_state.Opened)
         {
-            throw NeuroRequestException.NotFound("session_id", $"session '{this.GetPrimaryKeyString()}' does not exist (never opened, closed, or idled out)");
+            throw NeuroRequestException.NotFound("session_id", $"session '{Id}' does not exist (never opened, closed, or idled out)");
         }
     }
 
     private async Task ExpireIfIdleAsync()
     {
-        if (S.IsExpiredAt(clock.Now))
+        if (_state.IsExpiredAt(clock.Now))
         {
             await ClearAsync();
             NeuroMeters.SessionsExpired.Add(1);
@@ -115,11 +125,8 @@ public sealed class SessionGrain(
 
     private async Task ClearAsync()
     {
-        if (state.RecordExists)
-        {
-            await state.ClearStateAsync();
-        }
-        state.State = new ConversationState();
+        await store.DeleteAsync(Id);
+        _state = new ConversationState();
         if (await this.GetReminder(ExpiryReminder) is { } reminder)
         {
             await this.UnregisterReminder(reminder);
@@ -127,11 +134,30 @@ public sealed class SessionGrain(
         DeactivateOnIdle();
     }
 
-    private Task WriteOrUndoAsync(ConversationState.Checkpoint mark) => state.WriteOrUndoAsync(() => mark.Restore(S));
+    /// <summary>Write-before-ack: the caller hears success only once the store has the change. If the store refuses, memory
+    /// goes back to what the store holds; if another writer got there first, this activation is stale and steps aside.</summary>
+    private async Task PersistAsync(ConversationState.Checkpoint mark, Func<Task> write)
+    {
+        try
+        {
+            await write();
+        }
+        catch (SessionConflictException e)
+        {
+            mark.Restore(_state);
+            DeactivateOnIdle();
+            throw new NeuroRequestException(NeuroErrorKind.Unavailable, "session_id", $"session '{Id}' moved while this call ran; retry ({e.Message})");
+        }
+        catch
+        {
+            mark.Restore(_state);
+            throw;
+        }
+    }
 
     private SessionSnapshot Snapshot() => new(
-        this.GetPrimaryKeyString(), S.Pool, S.Model, S.CreatedAt, S.LastActivityAt, S.ExpiresAt,
-        S.Turns.Select(ToContract).ToArray(), S.PromptTokens, S.CompletionTokens, silo.Name);
+        Id, _state.Pool, _state.Model, _state.CreatedAt, _state.LastActivityAt, _state.ExpiresAt,
+        _state.Turns.Select(ToContract).ToArray(), _state.PromptTokens, _state.CompletionTokens, silo.Name);
 
     private static Turn ToContract(TurnRecord t) => new(t.Seq, t.Role, t.Content, t.PromptTokens, t.CompletionTokens, t.CreatedAt);
 }

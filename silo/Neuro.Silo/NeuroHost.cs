@@ -1,7 +1,10 @@
 using System.Net;
 using Neuro.Client;
 using Neuro.FrontDoor;
+using Microsoft.Extensions.Options;
+using Neuro.Core.Sessions;
 using Neuro.Grains;
+using Neuro.Storage;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 using Orleans.Storage;
@@ -104,11 +107,15 @@ public static class NeuroHost
                 o.DeleteStateOnClear = true;
             });
             silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
+            silo.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis.Clone()));
+            silo.Services.AddSingleton<ISessionStore>(sp => new RedisSessionStore(
+                sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         }
         else
         {
             silo.AddMemoryGrainStorage(NeuroStorage.Name);
             silo.UseInMemoryReminderService();
+            silo.Services.AddSingleton<ISessionStore, InMemorySessionStore>();
         }
         // Readable JSON in storage, with no CLR type names: moving or renaming a state class does not orphan data.
         silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();

@@ -1,6 +1,7 @@
 // Benchmark CLI entry point: one sub-command per benchmark, each printing ours vs baseline vs limit side by side.
 return args.FirstOrDefault() switch
 {
+    "sessions" => await Neuro.Benchmarks.Sessions.SessionBenchmark.RunAsync(args[1..]),
     "gpu-trace" => Neuro.Benchmarks.GpuTrace.GpuTraceCommand.Run(args[1..]),
     _ => Usage(),
 };

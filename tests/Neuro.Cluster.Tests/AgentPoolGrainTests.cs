@@ -1,5 +1,6 @@
 using Neuro.Abstractions;
 using Neuro.Cluster.Tests.Infrastructure;
+using Neuro.Testing;
 
 namespace Neuro.Cluster.Tests;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Neuro.Abstractions;
 using Neuro.Cluster.Tests.Infrastructure;
+using Neuro.Testing;
 
 namespace Neuro.Cluster.Tests;
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Neuro.Cluster.Tests.Infrastructure;
+using Neuro.Testing;
 using Neuro.FrontDoor.V1;
 using Neuro.SampleHost;
 

@@ -1,5 +1,6 @@
 using Neuro.Abstractions;
 using Neuro.Cluster.Tests.Infrastructure;
+using Neuro.Testing;
 using Orleans.Runtime;
 
 namespace Neuro.Cluster.Tests;

@@ -1,5 +1,6 @@
 using Neuro.Abstractions;
 using Neuro.Cluster.Tests.Infrastructure;
+using Neuro.Testing;
 
 namespace Neuro.Cluster.Tests;
 
@@ -141,5 +142,31 @@ public sealed class SessionGrainTests(MemoryClusterFixture fixture)
     {
         var error = await Assert.ThrowsAsync<NeuroRequestException>(() => NewSession().OpenAsync(new SessionOpenRequest(IdleTtl: TimeSpan.FromDays(30))));
         Assert.Equal("idle_ttl_seconds", error.Field);
+    }
+}
+
+[Collection(MemoryClusterCollection.Name)]
+public sealed class SessionWriteFailureTests(MemoryClusterFixture fixture)
+{
+    [Fact]
+    public async Task A_turn_the_store_refused_is_neither_acknowledged_nor_served()
+    {
+        var session = fixture.Grains.GetGrain<ISessionGrain>($"s-{Guid.NewGuid():N}");
+        await session.OpenAsync(new SessionOpenRequest());
+        await session.AppendTurnAsync(new TurnInput("user", "stored"));
+        try
+        {
+            FaultInjectingSessionStore.FailWrites = true;
+            await Assert.ThrowsAnyAsync<Exception>(() => session.AppendTurnAsync(new TurnInput("user", "lost in the outage")));
+            await Assert.ThrowsAnyAsync<Exception>(() => session.SetScratchAsync("k", "v", null));
+        }
+        finally
+        {
+            FaultInjectingSessionStore.FailWrites = false;
+        }
+        var snapshot = (await session.GetAsync())!;
+        Assert.Equal(["stored"], snapshot.Turns.Select(t => t.Content));
+        Assert.Null(await session.GetScratchAsync("k"));
+        Assert.Equal(2, (await session.AppendTurnAsync(new TurnInput("user", "after"))).Seq);
     }
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Neuro.Cluster.Tests.Infrastructure;
+namespace Neuro.Testing;
 
 public static class FreePort
 {

@@ -1,7 +1,7 @@
 namespace Neuro.Core.Sessions;
 
-/// <summary>The durable state of one conversation. Plain data so any storage serializer can hold it;
-/// all rules live in the methods so the grain stays a thin shell.</summary>
+/// <summary>One conversation as its grain holds it in memory. All rules live here so the grain stays a thin shell;
+/// <see cref="ToMeta"/> and <see cref="FromStore"/> convert to and from what an <see cref="ISessionStore"/> keeps.</summary>
 public sealed class ConversationState
 {
     public static readonly IReadOnlySet<string> Roles = new HashSet<string>(StringComparer.Ordinal) { "system", "user", "assistant", "tool" };
@@ -19,6 +19,38 @@ public sealed class ConversationState
     public Dictionary<string, ScratchEntry> Scratch { get; set; } = new(StringComparer.Ordinal);
 
     public DateTimeOffset ExpiresAt => LastActivityAt + IdleTtl;
+
+    public SessionMeta ToMeta() => new()
+    {
+        Pool = Pool,
+        Model = Model,
+        CreatedAt = CreatedAt,
+        LastActivityAt = LastActivityAt,
+        IdleTtl = IdleTtl,
+        Scratch = Scratch,
+    };
+
+    /// <summary>Rebuilds the state from the store. Turns carry their own times, so the last activity is the later of the
+    /// metadata's and the last turn's: appends never need to rewrite the metadata.</summary>
+    public static ConversationState FromStore(StoredSession stored)
+    {
+        var meta = stored.Meta;
+        var last = stored.Turns.Count == 0 ? meta.LastActivityAt : stored.Turns[^1].CreatedAt;
+        return new ConversationState
+        {
+            Opened = true,
+            Pool = meta.Pool,
+            Model = meta.Model,
+            CreatedAt = meta.CreatedAt,
+            LastActivityAt = last > meta.LastActivityAt ? last : meta.LastActivityAt,
+            IdleTtl = meta.IdleTtl,
+            NextSeq = stored.Turns.Count == 0 ? 1 : stored.Turns[^1].Seq + 1,
+            PromptTokens = stored.Turns.Sum(t => (long)t.PromptTokens),
+            CompletionTokens = stored.Turns.Sum(t => (long)t.CompletionTokens),
+            Turns = [.. stored.Turns],
+            Scratch = new Dictionary<string, ScratchEntry>(meta.Scratch, StringComparer.Ordinal),
+        };
+    }
 
     /// <summary>True once the idle TTL has run out; the owner must then clear the stored state.</summary>
     public bool IsExpiredAt(DateTimeOffset now) => Opened && now >= ExpiresAt;
@@ -125,7 +157,8 @@ public sealed class ConversationState
 
     public void SetScratch(string key, string value, TimeSpan? ttl, DateTimeOffset now)
     {
-        Scratch[key] = new ScratchEntry(value, ttl is { } t ? now + t : null);
+        // Copy-on-write: a checkpoint keeps the old dictionary, so undoing a failed write needs no copy on the hot path.
+        Scratch = new Dictionary<string, ScratchEntry>(Scratch, StringComparer.Ordinal) { [key] = new ScratchEntry(value, ttl is { } t ? now + t : null) };
         LastActivityAt = now;
     }
 
@@ -136,17 +169,14 @@ public sealed class ConversationState
     public int PruneScratch(DateTimeOffset now)
     {
         var before = Scratch.Count;
-        foreach (var (key, entry) in Scratch.ToArray())
+        if (Scratch.Values.Any(e => e.ExpiresAt is { } at && now >= at))
         {
-            if (entry.ExpiresAt is { } at && now >= at)
-            {
-                Scratch.Remove(key);
-            }
+            Scratch = Scratch.Where(e => e.Value.ExpiresAt is not { } at || now < at).ToDictionary(StringComparer.Ordinal);
         }
         return before - Scratch.Count;
     }
 
-    public Checkpoint Mark() => new(Turns.Count, NextSeq, PromptTokens, CompletionTokens, LastActivityAt, Opened, new(Scratch, Scratch.Comparer));
+    public Checkpoint Mark() => new(Turns.Count, NextSeq, PromptTokens, CompletionTokens, LastActivityAt, Opened, Scratch);
 
     /// <summary>The state as it was before a mutation, so a failed storage write leaves memory exactly as storage is.</summary>
     public readonly record struct Checkpoint(

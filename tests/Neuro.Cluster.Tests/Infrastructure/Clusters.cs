@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
+using Neuro.Core.Sessions;
 using Neuro.Grains;
 using Neuro.Silo;
 using Orleans.TestingHost;
@@ -48,6 +49,7 @@ public static class Clusters
             silo.AddNeuroStorage(new NeuroSiloOptions());
             silo.AddNeuroGrains();
             silo.Services.AddSingleton(new NeuroClock(TestClock.Fake));
+            silo.Services.AddSingleton<ISessionStore>(new FaultInjectingSessionStore(new InMemorySessionStore()));
         }
     }
 
@@ -85,4 +87,21 @@ public sealed class MemoryClusterFixture : IAsyncLifetime
 public sealed class MemoryClusterCollection : ICollectionFixture<MemoryClusterFixture>
 {
     public const string Name = "memory-cluster";
+}
+
+/// <summary>Fault injection for the storage layer (a test double of infrastructure, not of our code): wraps the real
+/// in-memory store and refuses writes while <see cref="FailWrites"/> is set, as a Redis outage would.</summary>
+public sealed class FaultInjectingSessionStore(ISessionStore inner) : ISessionStore
+{
+    public static volatile bool FailWrites;
+
+    public Task<StoredSession?> LoadAsync(string sessionId, CancellationToken cancellationToken = default) => inner.LoadAsync(sessionId, cancellationToken);
+
+    public Task SaveMetaAsync(string sessionId, SessionMeta meta, CancellationToken cancellationToken = default) =>
+        FailWrites ? throw new IOException("injected storage failure") : inner.SaveMetaAsync(sessionId, meta, cancellationToken);
+
+    public Task AppendAsync(string sessionId, TurnRecord turn, TimeSpan idleTtl, CancellationToken cancellationToken = default) =>
+        FailWrites ? throw new IOException("injected storage failure") : inner.AppendAsync(sessionId, turn, idleTtl, cancellationToken);
+
+    public Task DeleteAsync(string sessionId, CancellationToken cancellationToken = default) => inner.DeleteAsync(sessionId, cancellationToken);
 }

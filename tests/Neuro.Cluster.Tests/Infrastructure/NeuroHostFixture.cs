@@ -3,6 +3,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Neuro.Silo;
 
+using Neuro.Testing;
+
 namespace Neuro.Cluster.Tests.Infrastructure;
 
 /// <summary>The real silo host (the same <see cref="NeuroHost.Build"/> the executable runs) on loopback ports:
