@@ -17,7 +17,8 @@ public sealed record NeuroPolicyOptions
 
 /// <summary>
 /// Ours: FGD's fragmentation-increase objective, changed where FGD loses GPUs on the trace —
-/// the distribution is weighted by GPU demand over all shapes (FGD weights by task count and drops the
+/// a stranded-GPU term keeps CPU-only and CPU-heavy tasks off CPU-poor nodes (FGD checks CPU one task at a time,
+/// so whole GPUs end up on nodes whose CPU is gone); the distribution is weighted by GPU demand over all shapes (FGD weights by task count and drops the
 /// least popular 5%, which are exactly the 4- and 8-GPU tasks that strand whole nodes); the increase is compared
 /// exactly rather than through a 0..100 integer score; and ties go to the node left with the least free GPU
 /// (then least free CPU), so untouched nodes stay whole for the tasks that need whole nodes.
