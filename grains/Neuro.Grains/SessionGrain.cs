@@ -49,7 +49,7 @@ public sealed class SessionGrain(
         return Snapshot();
     }
 
-    public async Task<Turn> AppendTurnAsync(TurnInput turn)
+    public async Task<TurnAck> AppendTurnAsync(TurnInput turn)
     {
         await RequireOpenAsync();
         Errors.ThrowIf(_state.ValidateTurn(turn.Role, turn.Content, turn.PromptTokens, turn.CompletionTokens, _limits));
@@ -65,7 +65,7 @@ public sealed class SessionGrain(
         {
             NeuroMeters.SessionTokens.Add(turn.CompletionTokens, new KeyValuePair<string, object?>("kind", "completion"));
         }
-        return ToContract(record);
+        return new TurnAck(record.Seq, record.CreatedAt);
     }
 
     public async Task<SessionSnapshot?> GetAsync()

@@ -27,7 +27,7 @@ public static class NeuroHost
         // Endpoints come from Kestrel:Endpoints (appsettings.json): REST on an HTTP/1.1 port and gRPC on an HTTP/2 port,
         // because cleartext HTTP/2 needs prior knowledge, which Kestrel only accepts on an HTTP/2-only endpoint.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
-        builder.Services.AddNeuroFrontDoor();
+        builder.Services.AddNeuroFrontDoor(options.ExportOrleansMeters);
 
         if (options.IsFrontDoorOnly)
         {
@@ -107,9 +107,8 @@ public static class NeuroHost
                 o.DeleteStateOnClear = true;
             });
             silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
-            silo.Services.AddSingleton<IConnectionMultiplexer>(_ => ConnectionMultiplexer.Connect(redis.Clone()));
             silo.Services.AddSingleton<ISessionStore>(sp => new RedisSessionStore(
-                sp.GetRequiredService<IConnectionMultiplexer>(), sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+                ConnectAsync(redis.Clone()), sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         }
         else
         {
@@ -121,6 +120,8 @@ public static class NeuroHost
         silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();
         return silo;
     }
+
+    private static async Task<IConnectionMultiplexer> ConnectAsync(ConfigurationOptions options) => await ConnectionMultiplexer.ConnectAsync(options);
 
     /// <summary>Declares a silo dead after ~2 s of missed probes instead of Orleans' default ~15 s, so its sessions hand
     /// off quickly. One vote suffices, which suits small clusters and tests; large clusters should keep the defaults.</summary>

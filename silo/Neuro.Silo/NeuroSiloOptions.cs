@@ -36,6 +36,9 @@ public sealed class NeuroSiloOptions
     /// <summary>Turns on Orleans Kubernetes hosting. Defaults to on when POD_NAME is set.</summary>
     public bool? Kubernetes { get; set; }
 
+    /// <summary>Exports Orleans' own meters (per-message counters and histograms) at /api/v1/metrics, besides ours.</summary>
+    public bool ExportOrleansMeters { get; set; } = true;
+
     /// <summary>Membership timings tuned for fast failover (1 s probes, 2 missed = dead). For tests and small clusters.</summary>
     public bool FastFailover { get; set; }
 

@@ -9,9 +9,10 @@ public interface ISessionGrain : IGrainWithStringKey
     [Alias("open")]
     Task<SessionSnapshot> OpenAsync(SessionOpenRequest request);
 
-    /// <summary>Appends a turn. Returns only after the turn is durably stored (write-before-ack).</summary>
+    /// <summary>Appends a turn. Returns only after the turn is durably stored (write-before-ack). The ack carries what the
+    /// session assigned (sequence number, time), not the caller's own content back.</summary>
     [Alias("append")]
-    Task<Turn> AppendTurnAsync(TurnInput turn);
+    Task<TurnAck> AppendTurnAsync(TurnInput turn);
 
     /// <summary>The session with its history, or null when it was never opened, was closed, or idled out.</summary>
     [Alias("get")]
@@ -40,7 +41,16 @@ public sealed record TurnInput(
     [property: Id(0)] string Role,
     [property: Id(1)] string Content,
     [property: Id(2)] int PromptTokens = 0,
-    [property: Id(3)] int CompletionTokens = 0);
+    [property: Id(3)] int CompletionTokens = 0)
+{
+    /// <summary>The stored turn this input became.</summary>
+    public Turn Stored(TurnAck ack) => new(ack.Seq, Role, Content, PromptTokens, CompletionTokens, ack.CreatedAt);
+}
+
+[GenerateSerializer, Immutable, Alias("neuro.turn-ack")]
+public sealed record TurnAck(
+    [property: Id(0)] long Seq,
+    [property: Id(1)] DateTimeOffset CreatedAt);
 
 [GenerateSerializer, Immutable, Alias("neuro.turn")]
 public sealed record Turn(

@@ -28,19 +28,19 @@ public interface INeuroClient
     IAsyncEnumerable<AgentPoolStatus> WatchPoolAsync(string pool, TimeSpan interval, CancellationToken cancellationToken = default);
 }
 
-internal sealed class NeuroClient(IClusterClient cluster, NeuroClientOptions options) : INeuroClient
+internal sealed class NeuroClient(IClusterClient cluster) : INeuroClient
 {
     public Task<SessionSnapshot> OpenSessionAsync(string? sessionId, SessionOpenRequest? open, CancellationToken cancellationToken) =>
         Call(Session(sessionId ?? Guid.NewGuid().ToString("N")).OpenAsync(open ?? new SessionOpenRequest()), cancellationToken);
 
-    public Task<Turn> AppendTurnAsync(string sessionId, TurnInput turn, CancellationToken cancellationToken) =>
-        Call(Session(sessionId).AppendTurnAsync(turn), cancellationToken);
+    public async Task<Turn> AppendTurnAsync(string sessionId, TurnInput turn, CancellationToken cancellationToken) =>
+        turn.Stored(await Call(Session(sessionId).AppendTurnAsync(turn), cancellationToken));
 
     public Task<SessionSnapshot?> GetSessionAsync(string sessionId, CancellationToken cancellationToken) =>
         Call(Session(sessionId).GetAsync(), cancellationToken);
 
     public Task CloseSessionAsync(string sessionId, CancellationToken cancellationToken) =>
-        Session(sessionId).CloseAsync().WaitAsync(options.CallTimeout, cancellationToken);
+        Session(sessionId).CloseAsync().WaitAsync(cancellationToken);
 
     public Task<AgentPoolStatus> ConfigurePoolAsync(string pool, AgentPoolSpec spec, CancellationToken cancellationToken) =>
         Call(Pool(pool).ConfigureAsync(spec), cancellationToken);
@@ -71,5 +71,7 @@ internal sealed class NeuroClient(IClusterClient cluster, NeuroClientOptions opt
 
     private IAgentPoolGrain Pool(string name) => cluster.GetGrain<IAgentPoolGrain>(name);
 
-    private Task<T> Call<T>(Task<T> call, CancellationToken cancellationToken) => call.WaitAsync(options.CallTimeout, cancellationToken);
+    // The deadline is Orleans' own response timeout (set from CallTimeout), so the hot path allocates no timer per call.
+    private static Task<T> Call<T>(Task<T> call, CancellationToken cancellationToken) =>
+        cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
 }

@@ -31,6 +31,7 @@ public static class NeuroClientExtensions
             o.ClusterId = clusterId;
             o.ServiceId = serviceId;
         });
+        client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = options.CallTimeout);
         switch (options.Cluster)
         {
             case NeuroClusterKind.Localhost:

@@ -9,11 +9,15 @@ public static class FrontDoorExtensions
 {
     /// <summary>The gRPC front door with REST through JSON transcoding. Needs an <see cref="IGrainFactory"/>:
     /// a silo's own, or an Orleans client's when the front door runs alone.</summary>
-    public static IServiceCollection AddNeuroFrontDoor(this IServiceCollection services)
+    public static IServiceCollection AddNeuroFrontDoor(this IServiceCollection services, bool exportOrleansMeters = true)
     {
-        // prometheus-net's bridge from System.Diagnostics.Metrics starts lazily on the first scrape and misses what was
-        // recorded before it; start it now so Orleans' meters and ours count from process start.
-        MeterAdapter.StartListening();
+        // prometheus-net's own bridge from System.Diagnostics.Metrics starts lazily on the first scrape and misses what was
+        // recorded before it; replace it with one started now, so Orleans' meters and ours count from process start.
+        Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions { SuppressMeters = true });
+        MeterAdapter.StartListening(new MeterAdapterOptions
+        {
+            InstrumentFilterPredicate = i => exportOrleansMeters || !i.Meter.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal),
+        });
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<NeuroErrorInterceptor>();

@@ -31,9 +31,9 @@ internal sealed class SessionsService(IGrainFactory grains) : Sessions.SessionsB
 
     public override async Task<V1.Turn> AppendTurn(AppendTurnRequest request, ServerCallContext context)
     {
-        var turn = await grains.GetGrain<ISessionGrain>(RequireId(request.SessionId)).AppendTurnAsync(
-            new TurnInput(request.Role, request.Content, request.PromptTokens, request.CompletionTokens));
-        return ToMessage(turn);
+        var input = new TurnInput(request.Role, request.Content, request.PromptTokens, request.CompletionTokens);
+        var ack = await grains.GetGrain<ISessionGrain>(RequireId(request.SessionId)).AppendTurnAsync(input);
+        return ToMessage(input.Stored(ack));
     }
 
     private static string RequireId(string id) =>

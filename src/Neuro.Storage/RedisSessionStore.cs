@@ -7,8 +7,12 @@ namespace Neuro.Storage;
 /// <summary>Sessions in Redis: a JSON string for the metadata and a list of JSON turns, both under one hash tag so they
 /// share a slot on a Redis Cluster. An append is one round trip of one turn, guarded by the expected list length, and
 /// re-arms the idle expiry on both keys, so Redis itself drops a session nobody touches for its idle TTL.</summary>
-public sealed class RedisSessionStore(IConnectionMultiplexer redis, string serviceId) : ISessionStore
+public sealed class RedisSessionStore(Task<IConnectionMultiplexer> connecting, string serviceId) : ISessionStore
 {
+    public RedisSessionStore(IConnectionMultiplexer redis, string serviceId) : this(Task.FromResult(redis), serviceId)
+    {
+    }
+
     // KEYS: meta, turns. ARGV: expected length before the append, turn JSON, idle TTL in ms.
     private static readonly LuaScript Append = LuaScript.Prepare("""
         if redis.call('EXISTS', @meta) == 0 then return -2 end
@@ -22,12 +26,13 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, string servi
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    private IDatabase Db => redis.GetDatabase();
+    // Connecting is awaited, never waited on: a blocking connect inside grain activations starves a small thread pool.
+    private async ValueTask<IDatabase> DbAsync() => (await connecting).GetDatabase();
 
     public async Task<StoredSession?> LoadAsync(string sessionId, CancellationToken cancellationToken = default)
     {
         var (meta, turns) = Keys(sessionId);
-        var batch = Db.CreateBatch();
+        var batch = (await DbAsync()).CreateBatch();
         var metaTask = batch.StringGetAsync(meta);
         var turnsTask = batch.ListRangeAsync(turns);
         batch.Execute();
@@ -43,7 +48,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, string servi
     public async Task SaveMetaAsync(string sessionId, SessionMeta meta, CancellationToken cancellationToken = default)
     {
         var (metaKey, turns) = Keys(sessionId);
-        var tx = Db.CreateTransaction();
+        var tx = (await DbAsync()).CreateTransaction();
         _ = tx.StringSetAsync(metaKey, JsonSerializer.SerializeToUtf8Bytes(meta, Json), meta.IdleTtl);
         _ = tx.KeyExpireAsync(turns, meta.IdleTtl);
         if (!await tx.ExecuteAsync())
@@ -55,7 +60,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, string servi
     public async Task AppendAsync(string sessionId, TurnRecord turn, TimeSpan idleTtl, CancellationToken cancellationToken = default)
     {
         var (meta, turns) = Keys(sessionId);
-        var result = (long)await Append.EvaluateAsync(Db, new
+        var result = (long)await Append.EvaluateAsync(await DbAsync(), new
         {
             meta,
             turns,
@@ -71,10 +76,10 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, string servi
         }
     }
 
-    public Task DeleteAsync(string sessionId, CancellationToken cancellationToken = default)
+    public async Task DeleteAsync(string sessionId, CancellationToken cancellationToken = default)
     {
         var (meta, turns) = Keys(sessionId);
-        return Db.KeyDeleteAsync([meta, turns]);
+        await (await DbAsync()).KeyDeleteAsync([meta, turns]);
     }
 
     private (RedisKey Meta, RedisKey Turns) Keys(string sessionId) =>

@@ -46,8 +46,8 @@ public sealed class FailoverTests(RedisServer redis)
                     deadline.Token.ThrowIfCancellationRequested();
                     try
                     {
-                        var turn = await session.AppendTurnAsync(new TurnInput("user", $"{id}#{n}", PromptTokens: 1)).WaitAsync(TimeSpan.FromSeconds(5));
-                        acked[id].Enqueue(turn);
+                        var input = new TurnInput("user", $"{id}#{n}", PromptTokens: 1);
+                        acked[id].Enqueue(input.Stored(await session.AppendTurnAsync(input).WaitAsync(TimeSpan.FromSeconds(5))));
                         if (failed.Task.IsCompleted)
                         {
                             ackedAfterFailure++;

@@ -28,7 +28,7 @@ public sealed class SessionGrainTests(MemoryClusterFixture fixture)
         var session = NewSession();
         await session.OpenAsync(new SessionOpenRequest());
         var inputs = Enumerable.Range(0, 5).Select(i => new TurnInput(i % 2 == 0 ? "user" : "assistant", $"turn {i}", i, 10 * i)).ToArray();
-        var acks = new List<Turn>();
+        var acks = new List<TurnAck>();
         foreach (var input in inputs)
         {
             acks.Add(await session.AppendTurnAsync(input));

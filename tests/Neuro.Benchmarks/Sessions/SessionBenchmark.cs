@@ -25,9 +25,16 @@ public static class SessionBenchmark
         var window = TimeSpan.FromSeconds(double.Parse(Option(args, "--seconds", "5"), CultureInfo.InvariantCulture));
         var warmup = TimeSpan.FromSeconds(double.Parse(Option(args, "--warmup", "2"), CultureInfo.InvariantCulture));
         var turnsPerSession = int.Parse(Option(args, "--turns-per-session", "20"));
+        // Each scenario group first runs unmeasured at the highest caller count, so JIT tiering and connection pools
+        // settle before the first measured window (otherwise whichever scenario runs first looks worst).
+        var groupWarmup = TimeSpan.FromSeconds(double.Parse(Option(args, "--group-warmup", "5"), CultureInfo.InvariantCulture));
         var contentChars = int.Parse(Option(args, "--content-chars", "200"));
         var content = new string('x', contentChars);
-        Console.WriteLine($"session-turn benchmark: callers {string.Join(",", callers)}, {warmup.TotalSeconds:0.#} s warm-up + {window.TotalSeconds:0.#} s window, " +
+        // Extra silo settings, e.g. --set Neuro:ExportOrleansMeters=false (repeatable).
+        var extra = args.Select((a, i) => (a, i)).Where(p => p.a == "--set" && p.i + 1 < args.Length)
+            .Select(p => args[p.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
+        var scenarios = Option(args, "--storage", "memory,redis").Split(',');
+        Console.WriteLine($"session-turn benchmark (each call appends one turn, acknowledged after it is stored): callers {string.Join(",", callers)}, {warmup.TotalSeconds:0.#} s warm-up + {window.TotalSeconds:0.#} s window, " +
                           $"{turnsPerSession} turns per session then a fresh one, {contentChars}-char turns, {Environment.ProcessorCount} cores");
 
         await using var redis = await RedisProcess.StartAsync();
@@ -38,28 +45,34 @@ public static class SessionBenchmark
                  {
                      ("memory", new Dictionary<string, string> { ["Neuro:Dashboard"] = "false" }),
                      ("redis", new Dictionary<string, string> { ["Neuro:Cluster"] = "redis", ["Neuro:Redis"] = redis.ConnectionString }),
-                 })
+                 }.Where(s => scenarios.Contains(s.Item1)))
         {
+            foreach (var (key, value) in extra)
+            {
+                settings[key] = value;
+            }
             await using var silo = await SiloProcess.StartAsync(settings);
             using var client = await StartClientAsync(silo, label == "redis" ? redis.ConnectionString : null);
             var neuro = client.Services.GetRequiredService<INeuroClient>();
+            Func<int, Func<Task>> OrleansCaller(string tag) => c => TurnLoop($"{run}-{label}-{tag}-{c}", turnsPerSession,
+                id => neuro.OpenSessionAsync(id),
+                id => neuro.AppendTurnAsync(id, new TurnInput("user", content, PromptTokens: 50)));
+            await LoadRunner.RunAsync("warm-up", callers.Max(), TimeSpan.Zero, groupWarmup, OrleansCaller("warm"));
             foreach (var n in callers)
             {
-                results.Add(await LoadRunner.RunAsync($"grain via Orleans client ({label} storage)", n, warmup, window,
-                    c => TurnLoop($"{run}-{label}-c{n}-{c}", turnsPerSession,
-                        id => neuro.OpenSessionAsync(id),
-                        id => neuro.AppendTurnAsync(id, new TurnInput("user", content, PromptTokens: 50)))));
+                results.Add(await LoadRunner.RunAsync($"grain via Orleans client ({label} storage)", n, warmup, window, OrleansCaller($"c{n}")));
                 Report(results[^1]);
             }
             if (label == "memory")
             {
                 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = silo.Rest };
+                Func<int, Func<Task>> RestCaller(string tag) => c => TurnLoop($"{run}-rest-{tag}-{c}", turnsPerSession,
+                    async id => (await http.PostAsJsonAsync("/api/v1/sessions", new { session_id = id })).EnsureSuccessStatusCode(),
+                    async id => (await http.PostAsJsonAsync($"/api/v1/sessions/{id}/turns", new { role = "user", content, prompt_tokens = 50 })).EnsureSuccessStatusCode());
+                await LoadRunner.RunAsync("warm-up", callers.Max(), TimeSpan.Zero, groupWarmup, RestCaller("warm"));
                 foreach (var n in callers)
                 {
-                    results.Add(await LoadRunner.RunAsync("grain via REST front door (memory storage)", n, warmup, window,
-                        c => TurnLoop($"{run}-rest-c{n}-{c}", turnsPerSession,
-                            async id => (await http.PostAsJsonAsync("/api/v1/sessions", new { session_id = id })).EnsureSuccessStatusCode(),
-                            async id => (await http.PostAsJsonAsync($"/api/v1/sessions/{id}/turns", new { role = "user", content, prompt_tokens = 50 })).EnsureSuccessStatusCode())));
+                    results.Add(await LoadRunner.RunAsync("grain via REST front door (memory storage)", n, warmup, window, RestCaller($"c{n}")));
                     Report(results[^1]);
                 }
             }
@@ -67,14 +80,16 @@ public static class SessionBenchmark
         }
 
         var baseline = new StatelessRedisTurns(redis.Connection.GetDatabase(), new SessionLimits());
+        Func<int, Func<Task>> BaselineCaller(string tag) => c => TurnLoop($"{run}-base-{tag}-{c}", turnsPerSession,
+            baseline.OpenAsync, id => baseline.AppendAsync(id, "user", content, 50));
+        await LoadRunner.RunAsync("warm-up", callers.Max(), TimeSpan.Zero, groupWarmup, BaselineCaller("warm"));
         foreach (var n in callers)
         {
-            results.Add(await LoadRunner.RunAsync("baseline: stateless handler, session in Redis", n, warmup, window,
-                c => TurnLoop($"{run}-base-c{n}-{c}", turnsPerSession, baseline.OpenAsync, id => baseline.AppendAsync(id, "user", content, 50))));
+            results.Add(await LoadRunner.RunAsync("baseline: stateless handler, session in Redis", n, warmup, window, BaselineCaller($"c{n}")));
             Report(results[^1]);
         }
 
-        PrintTable(results);
+        PrintTable(results, extra);
         return 0;
     }
 
@@ -118,7 +133,7 @@ public static class SessionBenchmark
     private static void Report(LoadResult r) =>
         Console.WriteLine($"  {r.Scenario,-48} callers {r.Callers,3}: {r.CallsPerSecond,9:N0} calls/s  p50 {r.P50Ms,6:0.000} ms  p99 {r.P99Ms,7:0.000} ms  errors {r.Errors}");
 
-    private static void PrintTable(List<LoadResult> results)
+    private static void PrintTable(List<LoadResult> results, Dictionary<string, string> extra)
     {
         Console.WriteLine();
         Console.WriteLine("| scenario | callers | calls/s | p50 ms | p99 ms | max ms | throughput vs baseline | errors |");
@@ -126,7 +141,8 @@ public static class SessionBenchmark
         foreach (var r in results)
         {
             var baseline = results.Single(b => b.Scenario.StartsWith("baseline", StringComparison.Ordinal) && b.Callers == r.Callers);
-            Console.WriteLine($"| {r.Scenario} | {r.Callers} | {r.CallsPerSecond:N0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {r.MaxMs:0.0} | {r.CallsPerSecond / baseline.CallsPerSecond:0.00}x | {r.Errors} |");
+            var settings = extra.Count == 0 ? "" : $" [{string.Join(", ", extra.Select(kv => $"{kv.Key}={kv.Value}"))}]";
+            Console.WriteLine($"| {r.Scenario}{(r.Scenario.StartsWith("baseline", StringComparison.Ordinal) ? "" : settings)} | {r.Callers} | {r.CallsPerSecond:N0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {r.MaxMs:0.0} | {r.CallsPerSecond / baseline.CallsPerSecond:0.00}x | {r.Errors} |");
         }
         var best = results.Where(r => r.Scenario.StartsWith("grain via Orleans client (memory", StringComparison.Ordinal)).MaxBy(r => r.CallsPerSecond)!;
         Console.WriteLine();
