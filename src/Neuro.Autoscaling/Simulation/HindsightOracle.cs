@@ -1,0 +1,94 @@
+namespace Neuro.Autoscaling.Simulation;
+
+/// <summary>Replays a fixed per-window replica schedule (window k covers [kW, (k+1)W)).</summary>
+public sealed class ScheduleScaler(IReadOnlyList<int> schedule, double windowSeconds, string name = "oracle") : IScaler
+{
+    public string Name => name;
+    public ScalingDecision Decide(ScalingSnapshot s)
+    {
+        var k = (int)Math.Round(s.NowSeconds / windowSeconds);
+        return new ScalingDecision(k < schedule.Count ? schedule[k] : (schedule.Count > 0 ? schedule[^1] : 0), "schedule");
+    }
+}
+
+public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHours, int[] Schedule, int Iterations);
+
+/// <summary>
+/// Hindsight oracle: knows the whole trace, starts replicas instantly and pays only while they are held.
+/// Step 1, fluid bound: per window, replicas = ceil(max(prefill seconds arriving / W, unloaded KV tokens / KV capacity,
+/// unloaded sequences / max sequences)). Step 2, greedy repair: simulate that schedule; for every SLO miss, add one
+/// replica to each window between its arrival and its prefill start; repeat until attainment ≥ target.
+/// The repaired schedule meets the SLO target and is the lower bound the scalers are compared with; the fluid GPU-hours
+/// (which ignore queueing entirely) are reported beside it.
+/// </summary>
+public static class HindsightOracle
+{
+    public static OracleResult Run(ServiceModel m, IReadOnlyList<TraceRequest> trace, double windowSeconds,
+        double targetAttainment = 0.99, int maxIterations = 80, int seed = 1)
+    {
+        var w = windowSeconds;
+        var end = trace.Count == 0 ? 0 : trace.Max(t => t.ArrivalSeconds + m.PrefillSeconds(t.ContextTokens) + t.OutputTokens * m.DecodeSecondsPerToken);
+        var n = (int)Math.Ceiling(end / w) + 2;
+        var prefill = new double[n]; var kv = new double[n]; var seqs = new double[n];
+        foreach (var t in trace)
+        {
+            var a = t.ArrivalSeconds; var p = m.PrefillSeconds(t.ContextTokens);
+            prefill[(int)(a / w)] += p;
+            AddArea(kv, a, a + p + Math.Max(0, t.OutputTokens - 1) * m.DecodeSecondsPerToken, (double)t.ContextTokens + t.OutputTokens, w);
+            AddArea(seqs, a, a + p + Math.Max(0, t.OutputTokens - 1) * m.DecodeSecondsPerToken, 1, w);
+        }
+        var need = new int[n];
+        for (var k = 0; k < n; k++)
+        {
+            var x = Math.Max(prefill[k] / w, Math.Max(kv[k] / w / m.KvCacheTokens, seqs[k] / w / m.MaxSequences));
+            need[k] = (int)Math.Ceiling(x - 1e-9);
+        }
+        var fluid = need.Sum() * w * m.GpusPerReplica / 3600.0;
+
+        SimulationResult sim = null!;
+        var it = 0;
+        for (; it < maxIterations; it++)
+        {
+            sim = new Simulator(m, trace, new SimulationOptions
+            {
+                ControlIntervalSeconds = w, InitialReplicas = need[0], InstantStart = true, Seed = seed,
+            }).Run(new ScheduleScaler(need, w));
+            if (sim.SloAttainment >= targetAttainment) break;
+            var bump = new bool[n];
+            foreach (var o in sim.Outcomes.Where(o => !o.MetSlo))
+            {
+                var from = (int)(o.Arrival / w); var to = Math.Min(n - 1, (int)((o.Arrival + o.QueueWait) / w));
+                for (var k = from; k <= to; k++) bump[k] = true;
+            }
+            for (var k = 0; k < n; k++) if (bump[k]) need[k]++;
+        }
+        return new OracleResult(sim with { Scaler = "oracle" }, fluid, need, it + 1);
+    }
+
+    private static void AddArea(double[] bins, double from, double to, double height, double w)
+    {
+        var k = (int)(from / w);
+        while (from < to && k < bins.Length)
+        {
+            var edge = (k + 1) * w; var seg = Math.Min(to, edge) - from;
+            bins[k] += seg * height; from = edge; k++;
+        }
+    }
+}
+
+/// <summary>Online forecaster for the simulator: Holt's linear (level + trend) smoothing of per-interval arrival rates.</summary>
+public static class OnlineForecast
+{
+    public static Func<IReadOnlyList<double>, double, double> Holt(double intervalSeconds, double alpha = 0.5, double beta = 0.2) =>
+        (history, horizon) =>
+        {
+            double level = history[0], trend = 0;
+            for (var i = 1; i < history.Count; i++)
+            {
+                var prev = level;
+                level = alpha * history[i] + (1 - alpha) * (level + trend);
+                trend = beta * (level - prev) + (1 - beta) * trend;
+            }
+            return Math.Max(0, level + trend * horizon / intervalSeconds);
+        };
+}
