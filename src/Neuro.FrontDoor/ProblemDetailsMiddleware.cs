@@ -27,7 +27,7 @@ internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
             await WriteProblemAsync(context, [], StatusCodes.Status413PayloadTooLarge);
             return;
         }
-        if (limit is { } max)
+        if (limit is { } max && context.Request.ContentLength is null)
         {
             // Chunked bodies have no length up front; transcoding reports an over-long one as bad JSON, so spot it here.
             context.Request.Body = new LimitedBody(context.Request.Body, max, () => context.Items[TooLargeKey] = tooLarge);
@@ -166,9 +166,10 @@ internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
             }
         }
 
-        Stream IHttpResponseBodyFeature.Stream => this;
+        // Successful responses get the server's own stream and writer: no copy on the hot path.
+        Stream IHttpResponseBodyFeature.Stream => Capturing ? this : inner.Stream;
 
-        public System.IO.Pipelines.PipeWriter Writer => _writer ??= System.IO.Pipelines.PipeWriter.Create(this, new(leaveOpen: true));
+        public System.IO.Pipelines.PipeWriter Writer => Capturing ? _writer ??= System.IO.Pipelines.PipeWriter.Create(this, new(leaveOpen: true)) : inner.Writer;
 
         public void DisableBuffering() => inner.DisableBuffering();
 

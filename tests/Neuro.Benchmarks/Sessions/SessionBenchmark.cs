@@ -8,6 +8,9 @@ using Neuro.Abstractions;
 using Neuro.Client;
 using Neuro.Core.Sessions;
 using Neuro.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using StackExchange.Redis;
 
 namespace Neuro.Benchmarks.Sessions;
@@ -89,6 +92,21 @@ public static class SessionBenchmark
             Report(results[^1]);
         }
 
+        // The same baseline behind an HTTP endpoint, for a like-for-like comparison with the REST front door.
+        await using (var web = await StartBaselineServerAsync(baseline))
+        {
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = new Uri(web.Urls.First()) };
+            Func<int, Func<Task>> RestBaselineCaller(string tag) => c => TurnLoop($"{run}-rbase-{tag}-{c}", turnsPerSession,
+                async id => (await http.PostAsync($"/baseline/sessions/{id}", null)).EnsureSuccessStatusCode(),
+                async id => (await http.PostAsJsonAsync($"/baseline/sessions/{id}/turns", new { role = "user", content, prompt_tokens = 50 })).EnsureSuccessStatusCode());
+            await LoadRunner.RunAsync("warm-up", callers.Max(), TimeSpan.Zero, groupWarmup, RestBaselineCaller("warm"));
+            foreach (var n in callers)
+            {
+                results.Add(await LoadRunner.RunAsync("baseline over REST: stateless handler, session in Redis", n, warmup, window, RestBaselineCaller($"c{n}")));
+                Report(results[^1]);
+            }
+        }
+
         PrintTable(results, extra);
         return 0;
     }
@@ -110,6 +128,28 @@ public static class SessionBenchmark
             turns++;
         };
     }
+
+    private static async Task<WebApplication> StartBaselineServerAsync(StatelessRedisTurns baseline)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.UseUrls($"http://127.0.0.1:{FreePort.Next()}");
+        var app = builder.Build();
+        app.MapPost("/baseline/sessions/{id}", async (string id) =>
+        {
+            await baseline.OpenAsync(id);
+            return Results.Ok();
+        });
+        app.MapPost("/baseline/sessions/{id}/turns", async (string id, BaselineTurn turn) =>
+        {
+            await baseline.AppendAsync(id, turn.role, turn.content, turn.prompt_tokens);
+            return Results.Ok();
+        });
+        await app.StartAsync();
+        return app;
+    }
+
+    private sealed record BaselineTurn(string role, string content, int prompt_tokens);
 
     private static async Task<IHost> StartClientAsync(SiloProcess silo, string? redis)
     {
@@ -136,11 +176,13 @@ public static class SessionBenchmark
     private static void PrintTable(List<LoadResult> results, Dictionary<string, string> extra)
     {
         Console.WriteLine();
-        Console.WriteLine("| scenario | callers | calls/s | p50 ms | p99 ms | max ms | throughput vs baseline | errors |");
+        Console.WriteLine("| scenario | callers | calls/s | p50 ms | p99 ms | max ms | throughput vs baseline (REST vs REST baseline, others vs direct baseline) | errors |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
-            var baseline = results.Single(b => b.Scenario.StartsWith("baseline", StringComparison.Ordinal) && b.Callers == r.Callers);
+            // REST scenarios compare with the REST baseline, the others with the direct one.
+            var rest = r.Scenario.Contains("REST", StringComparison.Ordinal);
+            var baseline = results.Single(b => b.Scenario.StartsWith(rest ? "baseline over REST" : "baseline: ", StringComparison.Ordinal) && b.Callers == r.Callers);
             var settings = extra.Count == 0 ? "" : $" [{string.Join(", ", extra.Select(kv => $"{kv.Key}={kv.Value}"))}]";
             Console.WriteLine($"| {r.Scenario}{(r.Scenario.StartsWith("baseline", StringComparison.Ordinal) ? "" : settings)} | {r.Callers} | {r.CallsPerSecond:N0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {r.MaxMs:0.0} | {r.CallsPerSecond / baseline.CallsPerSecond:0.00}x | {r.Errors} |");
         }
