@@ -62,6 +62,15 @@ public sealed class SequenceState : IDisposable
         if (old is not null) foreach (var v in old) v.Dispose();
     }
 
+    /// <summary>Hands the cache over to a batch (the batch copies it out first); the batch gives it back with <see cref="ReplaceKv"/>.</summary>
+    internal void DetachKvForBatch()
+    {
+        if (Kv is not null) foreach (var v in Kv) v.Dispose();
+        Kv = null;
+        CachedLength = 0;
+        KvBytes = 0;
+    }
+
     internal void Enter()
     {
         if (Interlocked.Exchange(ref _busy, 1) == 1) throw new InvalidOperationException("a generation is already running on this sequence");
