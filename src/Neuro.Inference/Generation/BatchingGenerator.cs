@@ -77,9 +77,12 @@ public sealed class BatchingGenerator : ITokenGenerator, IDisposable
             new BoundedChannelOptions(capacity) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         public CancellationToken Ct { get; } = ct;
         public TaskCompletionSource Released { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public volatile bool Abandoned;
-        public int Len; // tokens cached for this sequence inside the batch
-        public bool Leaving => Abandoned || Ct.IsCancellationRequested || Run.Done;
+        public volatile bool Abandoned;  // the consumer's enumeration ended (completed, broke off, cancelled)
+        public int Delivered;            // tokens handed to the consumer
+        public bool Completed;           // channel completed (generation over, consumer may still be draining)
+        public int Len;                  // tokens cached for this sequence inside the batch
+        /// <summary>No more decode steps for it.</summary>
+        public bool Stopped => Abandoned || Ct.IsCancellationRequested || Run.Done;
     }
 
     public async IAsyncEnumerable<GeneratedToken> GenerateAsync(SequenceState state, IReadOnlyList<int> newTokens, GenerationOptions options,
@@ -94,6 +97,7 @@ public sealed class BatchingGenerator : ITokenGenerator, IDisposable
             await foreach (var t in req.Channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 cancellationToken.ThrowIfCancellationRequested(); // buffered tokens are not delivered after a cancel
+                Interlocked.Increment(ref req.Delivered);
                 yield return t;
             }
         }
@@ -101,7 +105,8 @@ public sealed class BatchingGenerator : ITokenGenerator, IDisposable
         {
             req.Abandoned = true;
             _signal.Release();
-            await req.Released.Task.ConfigureAwait(false); // the loop lets go of the state within one step
+            // the loop lets go of the state within one step, dropping generated tokens this consumer never received
+            await req.Released.Task.ConfigureAwait(false);
         }
     }
 
@@ -139,7 +144,7 @@ public sealed class BatchingGenerator : ITokenGenerator, IDisposable
     {
         while (_active.Count < _options.MaxBatchSize && _incoming.TryDequeue(out var r))
         {
-            if (r.Leaving) { Finish(r); continue; }
+            if (r.Stopped) { Finish(r); continue; }
             try
             {
                 using var runOptions = new RunOptions();
@@ -152,7 +157,7 @@ public sealed class BatchingGenerator : ITokenGenerator, IDisposable
                 {
                     if (r.Run.Accept(logits.GetTensorDataAsSpan<float>()[^_model.VocabSize..], out var token)) r.Channel.Writer.TryWrite(token);
                 }
-                if (r.Run.Done) Finish(r); else _active.Add(r);
+                _active.Add(r);
             }
             catch (Exception ex) { Fail(r, ex); }
         }
@@ -162,11 +167,15 @@ public sealed class BatchingGenerator : ITokenGenerator, IDisposable
     {
         var participants = new List<Request>(_active.Count);
         foreach (var r in _active)
-            if (!r.Leaving && r.Channel.Reader.Count < _options.StreamCapacity) participants.Add(r);
+            if (!r.Stopped && r.Channel.Reader.Count < _options.StreamCapacity) participants.Add(r);
 
         if (_members is not null && !_members.SequenceEqual(participants)) DropBatch(copyBack: true);
         for (int i = _active.Count - 1; i >= 0; i--)
-            if (_active[i].Leaving) { Finish(_active[i]); _active.RemoveAt(i); }
+        {
+            var r = _active[i];
+            if (r.Run.Done && !r.Completed) { r.Completed = true; r.Channel.Writer.TryComplete(); }
+            if (r.Abandoned && (_members is null || !_members.Contains(r))) { Finish(r); _active.RemoveAt(i); }
+        }
 
         if (participants.Count == 0)
         {
@@ -283,6 +292,8 @@ public sealed class BatchingGenerator : ITokenGenerator, IDisposable
 
     private static void Finish(Request r)
     {
+        // tokens generated ahead into the stream buffer but never received are not part of the conversation
+        if (r.Abandoned) r.Run.State.TruncateTo(r.Run.PromptEnd + Volatile.Read(ref r.Delivered));
         r.Run.End();
         r.Channel.Writer.TryComplete();
         r.Released.TrySetResult();

@@ -17,6 +17,8 @@ internal sealed class GenerationRun
     public GenerationOptions Options { get; }
     public FinishReason? Finish { get; private set; }
     public int PrefillTokens { get; }
+    /// <summary>Token count of the state once the prompt was appended (generated tokens follow).</summary>
+    public int PromptEnd { get; private init; }
 
     private GenerationRun(DecoderModel model, SequenceState state, GenerationOptions options, ITextTokenizer? tokenizer, int prefill)
     {
@@ -49,7 +51,7 @@ internal sealed class GenerationRun
             state.Tokens.AddRange(newTokens);
             state.LastFinishReason = null;
             state.LastPrefillTokens = pending + newTokens.Count;
-            return new GenerationRun(model, state, options, tokenizer, pending + newTokens.Count) { _entered = true };
+            return new GenerationRun(model, state, options, tokenizer, pending + newTokens.Count) { _entered = true, PromptEnd = state.Tokens.Count };
         }
         catch
         {

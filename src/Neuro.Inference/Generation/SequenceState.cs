@@ -71,6 +71,28 @@ public sealed class SequenceState : IDisposable
         KvBytes = 0;
     }
 
+    /// <summary>Keeps the first <paramref name="count"/> tokens (and their cached keys/values), e.g. to drop tokens a client never received.</summary>
+    public void TruncateTo(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (count >= Tokens.Count) return;
+        Tokens.RemoveRange(count, Tokens.Count - count);
+        if (CachedLength <= count) return;
+        if (count == 0 || Kv is null) { var id = ModelId; DropCache(); ModelId = id; return; }
+        var shape = Kv[0].GetTensorTypeAndShape().Shape; // [1, heads, len, head_dim]
+        long heads = shape[1], len = shape[2], dh = shape[3];
+        var cut = new OrtValue[Kv.Length];
+        for (int t = 0; t < Kv.Length; t++)
+        {
+            cut[t] = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float, [1, heads, count, dh]);
+            var src = Kv[t].GetTensorDataAsSpan<float>();
+            var dst = cut[t].GetTensorMutableDataAsSpan<float>();
+            for (int h = 0; h < heads; h++)
+                src.Slice((int)(h * len * dh), (int)(count * dh)).CopyTo(dst.Slice((int)(h * count * dh), (int)(count * dh)));
+        }
+        ReplaceKv(cut, count);
+    }
+
     internal void Enter()
     {
         if (Interlocked.Exchange(ref _busy, 1) == 1) throw new InvalidOperationException("a generation is already running on this sequence");
