@@ -18,10 +18,11 @@ dotnet build Neuro.Orleans.sln -c Release -nologo -v q -clp:ErrorsOnly
 log=$(mktemp)
 set +e
 dotnet test Neuro.Orleans.sln -c Release --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log" \
-  | grep -E --line-buffered '^\s*(Passed|Failed|Skipped) |^(Passed|Failed)!|Error Message|failover|^\s+at ' 
+  | grep -E --line-buffered '^\s*(Passed|Failed|Skipped) [A-Z]|^\s*(Total tests|Passed|Failed|Skipped): [0-9]|Error Message|Assert|failover \(' 
 status=${PIPESTATUS[0]}
 set -e
-awk '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { gsub(",", "", $(i+1)); if ($i == "Passed:") p += $(i+1); if ($i == "Failed:") f += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
-     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+# VSTest prints, per test assembly, "Passed: N" / "Failed: N" / "Skipped: N" lines; add them up.
+awk '$1 == "Passed:" && NF == 2 { p += $2 } $1 == "Failed:" && NF == 2 { f += $2 } $1 == "Skipped:" && NF == 2 { s += $2 }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s; exit (p == 0) }' "$log" || status=${status/#0/1}
 rm -f "$log"
 exit "$status"

@@ -4,6 +4,7 @@ using Neuro.FrontDoor;
 using Microsoft.Extensions.Options;
 using Neuro.Core.Sessions;
 using Neuro.Grains;
+using Neuro.Silo.Gpu;
 using Neuro.Storage;
 using Orleans.Configuration;
 using Orleans.Dashboard;
@@ -36,6 +37,9 @@ public static class NeuroHost
         else
         {
             builder.UseOrleans(silo => ConfigureSilo(silo, options, builder.Configuration));
+            // Registered after the silo, so it starts once the silo is up.
+            builder.Services.Configure<GpuInventoryOptions>(builder.Configuration.GetSection(GpuInventoryOptions.Section));
+            builder.Services.AddHostedService<GpuInventoryService>();
         }
 
         var app = builder.Build();
