@@ -3,12 +3,14 @@ return args.FirstOrDefault() switch
 {
     "sessions" => await Neuro.Benchmarks.Sessions.SessionBenchmark.RunAsync(args[1..]),
     "gpu-trace" => Neuro.Benchmarks.GpuTrace.GpuTraceCommand.Run(args[1..]),
+    "forecast" => Neuro.Benchmarks.Autoscaling.ForecastCommand.Run(args[1..]),
+    "autoscale" => Neuro.Benchmarks.Autoscaling.AutoscaleCommand.Run(args[1..]),
     "inference" => await Neuro.Benchmarks.Inference.InferenceBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Neuro.Benchmarks <sessions|gpu-trace|inference> [options]");
+    Console.Error.WriteLine("usage: Neuro.Benchmarks <sessions|gpu-trace|forecast|autoscale|inference> [options]");
     return 2;
 }

@@ -36,12 +36,12 @@ public sealed class LagBoost
     public const int FeatureCount = 15;
 
     /// <summary>Trains on all origins t (with t+h &lt; end) whose features exist within values[0..end).</summary>
-    public void Fit(double[] times, double[] values, int end)
+    public void Fit(double[] times, double[] values, int end, bool[]? skipLabel = null)
     {
         var rows = new List<Row>();
         for (var t = MinHistory; t + _h < end; t++)
         {
-            if (values[t] <= 0) continue;
+            if (values[t] <= 0 || values[t + _h] <= 0 || (skipLabel?[t + _h] ?? false)) continue;
             rows.Add(new Row { Label = (float)(values[t + _h] / values[t]), Features = Features(times, values, t) });
         }
         if (rows.Count < 50) throw new InvalidOperationException($"LagBoost needs more history (got {rows.Count} rows)");

@@ -11,13 +11,16 @@ public sealed record ForecastEvalOptions
     public int? BoostRefitSteps { get; init; }
     public LagBoost.Trainer Trainer { get; init; } = LagBoost.Trainer.LightGbm;
     public ProphetLike.Options Prophet { get; init; } = new();
+    /// <summary>Windows below this fraction of the series median are collection gaps (outages): they are forward-filled
+    /// as model inputs, skipped as training targets and not scored. 0 disables.</summary>
+    public double GapFraction { get; init; } = 0.05;
 }
 
 public sealed record MethodScore(string Method, double Mae, double MapePercent, int Points);
 
 public sealed record ForecastEvaluation(
     IReadOnlyList<MethodScore> Scores, int HorizonSteps, int FirstTarget, double[] Times, double[] Actual,
-    IReadOnlyDictionary<string, double[]> Forecasts);
+    IReadOnlyDictionary<string, double[]> Forecasts, bool[] Gaps);
 
 /// <summary>
 /// Rolling-origin evaluation: for every target window in the last <c>TestDays</c>, forecast it from the data up to
@@ -25,7 +28,8 @@ public sealed record ForecastEvaluation(
 /// last-value and seasonal-naive (same window yesterday / last week) baselines. Methods:
 /// prophet (ridge LS, trend + daily/weekly Fourier + business hours), boost (LightGbm/FastTree on lags),
 /// seed-blend (seed 004 §5.3: 0.7·prophet + 0.3·boost on weekdays, 0.4/0.6 on weekends), and
-/// ours-blend (prophet/boost weight chosen each test day on the previous day's out-of-sample forecasts).
+/// ewma (α = 0.5 of the last values), and ours-blend (convex prophet/boost/ewma weights chosen each test day on the
+/// previous day's out-of-sample forecasts).
 /// </summary>
 public static class RollingOrigin
 {
@@ -42,28 +46,37 @@ public static class RollingOrigin
         if (valStart - h < boost.MinHistory + 50 + h)
             throw new ArgumentException($"series too short: {n} windows, need more than {o.TestDays + 1} days plus {boost.MinHistory + 50} windows of history");
 
-        var names = new[] { "last-value", "seasonal-naive-day", "seasonal-naive-week", "prophet", "boost", "seed-blend", "ours-blend" };
+        // gaps: forward-fill as inputs; never a training target or a scored target
+        var gap = new bool[n];
+        var median = s.Values.Order().ElementAt(n / 2);
+        for (var i = 0; i < n; i++) gap[i] = o.GapFraction > 0 && s.Values[i] < o.GapFraction * median;
+        var x = (double[])s.Values.Clone();
+        for (var i = 1; i < n; i++) if (gap[i]) x[i] = x[i - 1];
+        var names = new[] { "last-value", "seasonal-naive-day", "seasonal-naive-week", "prophet", "boost", "ewma", "seed-blend", "ours-blend" };
         var f = names.ToDictionary(x => x, _ => Enumerable.Repeat(double.NaN, n).ToArray());
         var prophet = new ProphetLike(o.Prophet);
-        int lastProphetFit = int.MinValue, lastBoostFit = int.MinValue;
+        int lastProphetFit = -1_000_000, lastBoostFit = -1_000_000;
         var cal = o.Prophet.Calendar;
-        double oursWeight = 0.5; int oursDay = -1;
+        (double P, double B) oursWeight = (1 / 3.0, 1 / 3.0); int oursDay = -1;
+        var ewma = new double[n]; ewma[0] = x[0];
+        for (var i = 1; i < n; i++) ewma[i] = 0.5 * x[i] + 0.5 * ewma[i - 1];
 
         for (var j = valStart; j < n; j++)
         {
             var t = j - h;
-            f["last-value"][j] = s.Values[t];
-            f["seasonal-naive-day"][j] = j - d >= 0 ? s.Values[j - d] : double.NaN;
-            f["seasonal-naive-week"][j] = j - 7 * d >= 0 ? s.Values[j - 7 * d] : double.NaN;
+            f["last-value"][j] = x[t];
+            f["seasonal-naive-day"][j] = j - d >= 0 ? x[j - d] : double.NaN;
+            f["seasonal-naive-week"][j] = j - 7 * d >= 0 ? x[j - 7 * d] : double.NaN;
             if (t - lastProphetFit >= o.ProphetRefitSteps)
             {
-                prophet.Fit(s.Times.AsSpan(0, t + 1), s.Values.AsSpan(0, t + 1));
+                var keep = Enumerable.Range(0, t + 1).Where(i => !gap[i]).ToArray();
+                prophet.Fit(keep.Select(i => s.Times[i]).ToArray(), keep.Select(i => s.Values[i]).ToArray());
                 lastProphetFit = t;
             }
-            if (t - lastBoostFit >= boostRefit) { boost.Fit(s.Times, s.Values, t + 1); lastBoostFit = t; }
+            if (t - lastBoostFit >= boostRefit) { boost.Fit(s.Times, x, t + 1, gap); lastBoostFit = t; }
             var pr = prophet.Predict(s.Times[j]);
-            var bo = boost.Predict(s.Times, s.Values, t);
-            f["prophet"][j] = pr; f["boost"][j] = bo;
+            var bo = boost.Predict(s.Times, x, t);
+            f["prophet"][j] = pr; f["boost"][j] = bo; f["ewma"][j] = ewma[t];
             var w = cal.IsWeekend(s.Times[j]) ? 0.4 : 0.7;
             f["seed-blend"][j] = w * pr + (1 - w) * bo;
             if (j >= firstTarget)
@@ -73,18 +86,36 @@ public static class RollingOrigin
                 {
                     oursDay = day;
                     var from = firstTarget + (day - 1) * d; // previous day's targets (all out-of-sample, origins before this day)
-                    oursWeight = BestWeight(s.Values, f["prophet"], f["boost"], from, from + d, j - h);
+                    oursWeight = BestWeights(s.Values, f["prophet"], f["boost"], f["ewma"], from, from + d, j - h, gap);
                 }
-                f["ours-blend"][j] = oursWeight * pr + (1 - oursWeight) * bo;
+                f["ours-blend"][j] = oursWeight.P * pr + oursWeight.B * bo + (1 - oursWeight.P - oursWeight.B) * ewma[t];
             }
         }
 
-        var scores = names.Select(m => Score(m, s.Values, f[m], firstTarget, n)).ToList();
-        return new ForecastEvaluation(scores, h, firstTarget, s.Times, s.Values, f);
+        var scores = names.Select(m => Score(m, s.Values, f[m], firstTarget, n, gap)).ToList();
+        return new ForecastEvaluation(scores, h, firstTarget, s.Times, s.Values, f, gap);
+    }
+
+    /// <summary>Convex weights (step 0.05) of a, b and c = 1 − wa − wb minimising MAE over targets [from, to) known by <paramref name="knownUpTo"/>.</summary>
+    internal static (double A, double B) BestWeights(double[] y, double[] a, double[] b, double[] c, int from, int to, int knownUpTo, bool[]? skip = null)
+    {
+        (double, double) best = (1 / 3.0, 1 / 3.0); var bestErr = double.MaxValue;
+        for (var i = 0; i <= 20; i++)
+            for (var k = 0; k <= 20 - i; k++)
+            {
+                double wa = i / 20.0, wb = k / 20.0, err = 0; var cnt = 0;
+                for (var j = from; j < Math.Min(to, knownUpTo + 1); j++)
+                {
+                    if (double.IsNaN(a[j]) || double.IsNaN(b[j]) || double.IsNaN(c[j]) || (skip?[j] ?? false)) continue;
+                    err += Math.Abs(y[j] - (wa * a[j] + wb * b[j] + (1 - wa - wb) * c[j])); cnt++;
+                }
+                if (cnt > 0 && err < bestErr - 1e-12) { bestErr = err; best = (wa, wb); }
+            }
+        return best;
     }
 
     /// <summary>Prophet weight in [0,1] (step 0.05) minimising MAE over targets [from, to) whose values are known by <paramref name="knownUpTo"/>.</summary>
-    internal static double BestWeight(double[] y, double[] a, double[] b, int from, int to, int knownUpTo)
+    internal static double BestWeight(double[] y, double[] a, double[] b, int from, int to, int knownUpTo, bool[]? skip = null)
     {
         var best = 0.5; var bestErr = double.MaxValue;
         for (var k = 0; k <= 20; k++)
@@ -92,7 +123,7 @@ public static class RollingOrigin
             var w = k / 20.0; var err = 0.0; var cnt = 0;
             for (var j = from; j < Math.Min(to, knownUpTo + 1); j++)
             {
-                if (double.IsNaN(a[j]) || double.IsNaN(b[j])) continue;
+                if (double.IsNaN(a[j]) || double.IsNaN(b[j]) || (skip?[j] ?? false)) continue;
                 err += Math.Abs(y[j] - (w * a[j] + (1 - w) * b[j])); cnt++;
             }
             if (cnt > 0 && err < bestErr) { bestErr = err; best = w; }
@@ -100,12 +131,12 @@ public static class RollingOrigin
         return best;
     }
 
-    public static MethodScore Score(string name, double[] actual, double[] forecast, int from, int to)
+    public static MethodScore Score(string name, double[] actual, double[] forecast, int from, int to, bool[]? skip = null)
     {
         double abs = 0, pct = 0; int n = 0, np = 0;
         for (var j = from; j < to; j++)
         {
-            if (double.IsNaN(forecast[j])) continue;
+            if (double.IsNaN(forecast[j]) || (skip?[j] ?? false)) continue;
             var e = Math.Abs(actual[j] - forecast[j]);
             abs += e; n++;
             if (actual[j] > 0) { pct += e / actual[j]; np++; }
