@@ -16,19 +16,21 @@ public sealed record TokenAwareOptions
     /// (TTFT = queueing + own prefill time; the prefill part is not something replicas can shorten.)</summary>
     public double QueueDelayBudgetSeconds { get; init; } = 1.0;
     /// <summary>Planned prefill utilisation (headroom for Poisson bursts).</summary>
-    public double TargetPrefillUtilization { get; init; } = 0.75;
+    public double TargetPrefillUtilization { get; init; } = 0.8;
     /// <summary>Planned batch-slot / KV utilisation.</summary>
     public double TargetMemoryUtilization { get; init; } = 0.85;
-    /// <summary>The queued backlog must drain within this many seconds (default: the queueing budget).</summary>
-    public double? BacklogDrainSeconds { get; init; }
+    /// <summary>Seconds a new replica needs to serve from a cold start / from the warm pool. Capacity added now only helps
+    /// after that, so demand is planned over that lead time: (rate × L + backlog) / (capacity × L).</summary>
+    public double ColdStartSeconds { get; init; } = 60;
+    public double WarmStartSeconds { get; init; } = 8;
+    /// <summary>Demand (tokens/s, requests/s) is averaged over this trailing window of snapshots.</summary>
+    public double DemandWindowSeconds { get; init; } = 60;
     /// <summary>Guard fires when the queue-wait p95 exceeds this fraction of the budget or the oldest waiter is older than the budget.</summary>
     public double GuardFraction { get; init; } = 0.8;
     /// <summary>Scale-down stabilisation: the desired count is the max raw recommendation over this window.</summary>
     public double ScaleDownWindowSeconds { get; init; } = 120;
     /// <summary>At most this share of provisioned replicas is removed per decision (at least one).</summary>
     public double MaxScaleDownFraction { get; init; } = 0.2;
-    /// <summary>EWMA weight of the newest interval's demand (0..1]; 1 = no smoothing.</summary>
-    public double DemandSmoothing { get; init; } = 0.6;
     /// <summary>Warm stand-by pool as a percentage of desired replicas (seed 000's AgentPool prewarmPercent). 0 disables.</summary>
     public double PrewarmPercent { get; init; } = 20;
     /// <summary>Use the snapshot's forecast (predictive lead) when present.</summary>
@@ -46,7 +48,7 @@ public sealed record TokenAwareOptions
 public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = null) : IScaler
 {
     private readonly Queue<(double T, int Raw)> _history = new();
-    private double? _prefillEwma, _rateEwma;
+    private readonly Queue<(double T, double Tokens, double Rate)> _demand = new();
 
     public string Name { get; } = name ?? (options.UseForecast ? "ours+forecast" : "ours");
     public bool ActivatesOnArrival => options.Bounds.Min == 0;
@@ -55,14 +57,14 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
     {
         var cap = options.Capacity;
         var provisioned = s.ProvisionedReplicas;
-        _prefillEwma = Smooth(_prefillEwma, s.PrefillTokensPerSecond);
-        _rateEwma = Smooth(_rateEwma, s.ArrivalRatePerSecond);
-        // Use the larger of smoothed and latest so a spike is not averaged away on the way up.
-        var prefillRate = Math.Max(_prefillEwma.Value, s.PrefillTokensPerSecond);
-        var rate = Math.Max(_rateEwma.Value, s.ArrivalRatePerSecond);
-        var drain = options.BacklogDrainSeconds ?? Math.Max(0.5, options.QueueDelayBudgetSeconds);
+        _demand.Enqueue((s.NowSeconds, s.PrefillTokensPerSecond, s.ArrivalRatePerSecond));
+        while (_demand.Count > 1 && _demand.Peek().T <= s.NowSeconds - options.DemandWindowSeconds) _demand.Dequeue();
+        var prefillRate = _demand.Average(d => d.Tokens);
+        var rate = _demand.Average(d => d.Rate);
+        // Lead time: new capacity serves only after a (warm or cold) start; plan demand + backlog over that horizon.
+        var lead = Math.Max(1, s.WarmReplicas > 0 ? options.WarmStartSeconds : options.ColdStartSeconds);
 
-        var needPrefill = (prefillRate + s.TokensInQueue / drain) / (cap.PrefillTokensPerSecond * options.TargetPrefillUtilization);
+        var needPrefill = (prefillRate * lead + s.TokensInQueue) / (cap.PrefillTokensPerSecond * options.TargetPrefillUtilization * lead);
         var meanOut = s.MeanOutputTokens > 0 ? s.MeanOutputTokens : 0;
         var meanCtx = s.MeanContextTokens > 0 ? s.MeanContextTokens : (rate > 0 ? prefillRate / rate : 0);
         var decodeSeconds = meanOut * cap.SecondsPerOutputToken;
@@ -87,8 +89,11 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         if (raw == 0 && (s.QueueDepth > 0 || s.InFlightRequests > 0)) { raw = 1; reason = "work present"; }
 
         var budget = options.QueueDelayBudgetSeconds;
-        var guard = (s.QueueWaitP95Seconds is { } w95 && w95 > options.GuardFraction * budget && s.QueueDepth > 0)
-                    || (s.QueueDepth > 0 && s.OldestQueuedAgeSeconds > budget);
+        // Guard: waits above the budget while prefill is saturated (not a momentary burst the pool will absorb),
+        // or a waiter far beyond the budget.
+        var guard = (s.QueueWaitP95Seconds is { } w95 && w95 > options.GuardFraction * budget && s.QueueDepth > 0
+                     && s.PrefillBusyFraction > options.TargetPrefillUtilization)
+                    || (s.QueueDepth > 0 && s.OldestQueuedAgeSeconds > 4 * budget);
         if (guard)
         {
             var g = s.ReadyReplicas + Math.Max(1, (int)Math.Ceiling(0.25 * s.ReadyReplicas));
@@ -117,6 +122,4 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
             : Math.Max(1, (int)Math.Ceiling(options.PrewarmPercent / 100.0 * Math.Max(desired, 1)));
         return new ScalingDecision(desired, reason, warm);
     }
-
-    private double Smooth(double? prev, double x) => prev is { } p ? options.DemandSmoothing * x + (1 - options.DemandSmoothing) * p : x;
 }

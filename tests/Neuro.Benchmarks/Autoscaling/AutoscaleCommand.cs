@@ -26,6 +26,7 @@ public static class AutoscaleCommand
         var model = ServiceModel.Load(modelPath);
         var interval = a.Double("interval", 15);
         var seed = a.Int("seed", 1);
+        OursUtil = a.Double("ours-util", OursUtil);
         int? maxRows = a.Get("max-rows") is { } mr ? int.Parse(mr) : null;
         Console.WriteLine($"# autoscale: service model '{model.Name}' ({Path.GetFileName(modelPath)}), {model.GpusPerReplica} GPUs/replica, " +
                           $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}");
@@ -50,14 +51,23 @@ public static class AutoscaleCommand
         var budget = Math.Max(0.5, m.TtftSloSeconds - m.PrefillSeconds((int)meanCtx));
         return
         [
-            new TokenAwareScaler(new TokenAwareOptions { Capacity = cap, QueueDelayBudgetSeconds = Math.Min(1.0, budget) }),
-            new TokenAwareScaler(new TokenAwareOptions { Capacity = cap, QueueDelayBudgetSeconds = Math.Min(1.0, budget), UseForecast = true }),
+            new TokenAwareScaler(Ours(m, cap, budget, false)),
+            new TokenAwareScaler(Ours(m, cap, budget, true)),
             HpaScaler.Utilization(0.70, new HpaScaler.Options { Bounds = new(2, 64) }),
             HpaScaler.KedaQueue(5, new HpaScaler.Options { Bounds = new(1, 64) }),
             new QueueBasedScaler(new ReplicaBounds(1, 64)),
             new SeedPredictiveScaler(new ReplicaBounds(2, 64), reqPerReplica),
         ];
     }
+
+    /// <summary>Planned prefill utilisation of ours (--ours-util).</summary>
+    public static double OursUtil { get; set; } = 0.7;
+
+    public static TokenAwareOptions Ours(ServiceModel m, ReplicaCapacity cap, double budget, bool forecast) => new()
+    {
+        Capacity = cap, QueueDelayBudgetSeconds = Math.Min(1.0, budget), UseForecast = forecast, TargetPrefillUtilization = OursUtil,
+        ColdStartSeconds = m.ColdStartSeconds, WarmStartSeconds = m.WarmStartSeconds,
+    };
 
     public static SimulationOptions OptionsFor(IScaler s, double interval, int seed, int initial) => new()
     {
