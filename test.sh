@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test in the solution. Installs what the tests need when it is missing (Debian's redis-server: the test
-# fixtures start their own on a free loopback port and stop it afterwards). Prints "N passed, N failed" at the end.
+# Runs every test in the solution. Installs what the tests need when it is missing: Debian's redis-server (the test
+# fixtures start their own on a free loopback port and stop it afterwards) and chromium (the agent runtime's local
+# browser, driven headless). Prints "N passed, N failed" at the end.
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v dotnet >/dev/null || { echo "test.sh: the .NET 10 SDK (dotnet) is required" >&2; exit 1; }
 
 need=()
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "test.sh: installing ${need[*]} with apt-get"
