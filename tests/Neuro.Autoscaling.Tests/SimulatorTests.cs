@@ -1,0 +1,181 @@
+using Neuro.Autoscaling;
+using Neuro.Autoscaling.Scalers;
+using Neuro.Autoscaling.Simulation;
+
+namespace Neuro.Autoscaling.Tests;
+
+public class SimulatorTests
+{
+    // prefill = 0.1 s + 1 ms/token; decode 10 ms/token; 1 GPU per replica.
+    private static readonly ServiceModel M = new()
+    {
+        GpusPerReplica = 1, PrefillFixedSeconds = 0.1, PrefillSecondsPerToken = 0.001, DecodeSecondsPerToken = 0.01,
+        MaxSequences = 8, KvCacheTokens = 100_000, ColdStartSeconds = 30, WarmStartSeconds = 5, GpuHourPrice = 2,
+        WarmReplicaHourPrice = 0, TtftSloSeconds = 1, TtftSloScale = 1,
+    };
+
+    private sealed class Fixed(int n) : IScaler
+    {
+        public string Name => "fixed";
+        public ScalingDecision Decide(ScalingSnapshot s) => new(n, "fixed");
+    }
+
+    [Fact]
+    public void Single_request_latency_follows_the_service_model()
+    {
+        var r = new Simulator(M, [new TraceRequest(0, 100, 11)], new SimulationOptions { InitialReplicas = 1 }).Run(new Fixed(1));
+        Assert.Equal(0.2, r.Outcomes[0].Ttft, 9);            // 0.1 + 100 x 0.001
+        Assert.Equal(0.2 + 10 * 0.01, r.Outcomes[0].E2E, 9);  // first token at prefill end, 10 more at 10 ms
+        Assert.Equal(1.0, r.SloAttainment);
+    }
+
+    [Fact]
+    public void Prefills_on_one_replica_are_serialised_fifo()
+    {
+        var trace = new[] { new TraceRequest(0, 100, 1), new TraceRequest(0, 100, 1), new TraceRequest(0, 100, 1) };
+        var r = new Simulator(M, trace, new SimulationOptions { InitialReplicas = 1 }).Run(new Fixed(1));
+        Assert.Equal([0.2, 0.4, 0.6], r.Outcomes.Select(o => Math.Round(o.Ttft, 9)).ToArray());
+        var two = new Simulator(M, trace, new SimulationOptions { InitialReplicas = 2 }).Run(new Fixed(2));
+        Assert.Equal([0.2, 0.2, 0.4], two.Outcomes.Select(o => Math.Round(o.Ttft, 9)).ToArray());
+    }
+
+    [Fact]
+    public void Kv_capacity_blocks_admission_until_a_sequence_finishes()
+    {
+        var small = M with { KvCacheTokens = 150 };
+        // each request reserves 100 + 11 tokens, so the second waits for the first to finish (E2E 0.2 + 0.1 = 0.3 s)
+        var r = new Simulator(small, [new TraceRequest(0, 100, 11), new TraceRequest(0, 100, 11)], new SimulationOptions { InitialReplicas = 1 }).Run(new Fixed(1));
+        Assert.Equal(0.3 + 0.2, r.Outcomes[1].Ttft, 9);
+    }
+
+    [Fact]
+    public void Gpu_hours_and_cost_integrate_held_replicas()
+    {
+        var model = M with { GpusPerReplica = 4 };
+        var r = new Simulator(model, [new TraceRequest(0, 10, 1), new TraceRequest(1800, 10, 1)], new SimulationOptions { InitialReplicas = 2 }).Run(new Fixed(2));
+        // 2 replicas x 4 GPUs held until the last completion at 1800.11 s
+        Assert.Equal(2 * 4 * 1800.11 / 3600, r.GpuHours, 6);
+        Assert.Equal(r.GpuHours * 2, r.Cost, 6);
+    }
+
+    [Fact]
+    public void Scale_from_zero_pays_the_cold_start_or_the_warm_start()
+    {
+        var one = new[] { new TraceRequest(0, 100, 1) };
+        var cap = new ReplicaCapacity(1000, 8, 100_000, 0.01);
+        var cold = new Simulator(M, one, new SimulationOptions { InitialReplicas = 0 })
+            .Run(new TokenAwareScaler(new TokenAwareOptions { Capacity = cap, PrewarmPercent = 0 }));
+        var warm = new Simulator(M, one, new SimulationOptions { InitialReplicas = 0, InitialWarmReplicas = 1 })
+            .Run(new TokenAwareScaler(new TokenAwareOptions { Capacity = cap, PrewarmPercent = 20 }));
+        Assert.Equal(30.2, cold.Outcomes[0].Ttft, 6);
+        Assert.Equal(5.2, warm.Outcomes[0].Ttft, 6);
+    }
+
+    [Fact]
+    public void A_scaler_that_never_scales_from_zero_serves_nothing_until_the_next_tick()
+    {
+        // HPA-style scalers are only asked on the control tick; with min 1 the first tick starts a replica (cold 30 s).
+        var r = new Simulator(M, [new TraceRequest(0, 100, 1)], new SimulationOptions { InitialReplicas = 0, ControlIntervalSeconds = 15 })
+            .Run(new QueueBasedScaler(new ReplicaBounds(1, 4)));
+        Assert.Equal(15 + 30 + 0.2, r.Outcomes[0].Ttft, 6);
+    }
+
+    [Fact]
+    public void Same_seed_same_result_with_start_jitter()
+    {
+        var model = M with { StartJitter = 0.2 };
+        var trace = Enumerable.Range(0, 400).Select(i => new TraceRequest(i * 0.5, 200 + i % 7 * 50, 20)).ToList();
+        SimulationResult Run(int seed) => new Simulator(model, trace, new SimulationOptions { InitialReplicas = 0, Seed = seed })
+            .Run(new TokenAwareScaler(new TokenAwareOptions { Capacity = new(1000, 8, 100_000, 0.01), PrewarmPercent = 0 }));
+        var a = Run(7); var b = Run(7);
+        Assert.Equal(a.Outcomes.Select(o => o.Ttft), b.Outcomes.Select(o => o.Ttft));
+        Assert.Equal(a.GpuHours, b.GpuHours);
+        Assert.NotEqual(a.Outcomes.Select(o => o.Ttft), Run(8).Outcomes.Select(o => o.Ttft));
+    }
+
+    [Fact]
+    public void Oracle_meets_the_target_and_is_cheaper_than_static_peak_provisioning()
+    {
+        // 5 minutes at 2 req/s, then 5 minutes at 8 req/s, then 5 at 2 (requests of 200 tokens: 0.3 s prefill each).
+        var trace = new List<TraceRequest>();
+        for (var t = 0.0; t < 900; )
+        {
+            trace.Add(new TraceRequest(t, 200, 5));
+            t += t is >= 300 and < 600 ? 0.125 : 0.5;
+        }
+        var o = HindsightOracle.Run(M, trace, 15, 0.99);
+        Assert.True(o.Simulated.SloAttainment >= 0.99, $"oracle attainment {o.Simulated.SloAttainment}");
+        Assert.True(o.FluidGpuHours <= o.Simulated.GpuHours + 1e-9);
+        var peak = o.Schedule.Max();
+        var staticPeak = new Simulator(M, trace, new SimulationOptions { InitialReplicas = peak }).Run(new Fixed(peak));
+        Assert.True(o.Simulated.GpuHours < staticPeak.GpuHours, $"{o.Simulated.GpuHours} vs {staticPeak.GpuHours}");
+        // work conservation: 8 req/s x 0.3 s = 2.4 busy replicas at the peak, so at least 3 there
+        Assert.True(peak >= 3);
+    }
+
+    [Fact]
+    public void Ours_on_a_step_load_meets_the_slo_with_fewer_gpu_hours_than_static_peak()
+    {
+        var trace = new List<TraceRequest>();
+        for (var t = 0.0; t < 1200; ) { trace.Add(new TraceRequest(t, 200, 5)); t += t is >= 400 and < 800 ? 0.125 : 0.5; }
+        var cap = new ReplicaCapacity(M.PrefillTokensPerSecond(200), M.MaxSequences, M.KvCacheTokens, M.DecodeSecondsPerToken);
+        var ours = new Simulator(M, trace, new SimulationOptions { InitialReplicas = 1, InitialWarmReplicas = 1 })
+            .Run(new TokenAwareScaler(new TokenAwareOptions { Capacity = cap, QueueDelayBudgetSeconds = 0.5, ColdStartSeconds = 30, WarmStartSeconds = 5, TargetPrefillUtilization = 0.7 }));
+        var peak = new Simulator(M, trace, new SimulationOptions { InitialReplicas = 4 }).Run(new Fixed(4));
+        Assert.True(ours.GpuHours < peak.GpuHours);
+        Assert.True(ours.SloAttainment > 0.9, $"attainment {ours.SloAttainment}");
+    }
+}
+
+public class TraceLoaderTests
+{
+    [Fact]
+    public void Azure_csv_with_crlf_and_no_final_newline()
+    {
+        var p = Path.GetTempFileName();
+        File.WriteAllText(p, "TIMESTAMP,ContextTokens,GeneratedTokens\r\n2023-11-16 18:15:46.6805900,374,44\r\n2023-11-16 18:15:50.9951690,396,109");
+        var t = TraceLoader.Load(p);
+        File.Delete(p);
+        Assert.Equal(2, t.Count);
+        Assert.Equal(0, t[0].ArrivalSeconds);
+        Assert.Equal(4.314579, t[1].ArrivalSeconds, 6);
+        Assert.Equal((396, 109), (t[1].ContextTokens, t[1].OutputTokens));
+    }
+
+    [Fact]
+    public void Mooncake_jsonl_milliseconds_to_seconds()
+    {
+        var p = Path.ChangeExtension(Path.GetTempFileName(), ".jsonl");
+        File.WriteAllText(p, "{\"timestamp\": 0, \"input_length\": 6758, \"output_length\": 500, \"hash_ids\": [0, 1]}\n{\"timestamp\": 3000, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": []}\n");
+        var t = TraceLoader.Load(p);
+        File.Delete(p);
+        Assert.Equal([0.0, 3.0], t.Select(x => x.ArrivalSeconds));
+        Assert.Equal(6758, t[0].ContextTokens);
+    }
+
+    [Fact]
+    public void Real_trace_slices_load_sorted_when_present()
+    {
+        const string azure = "/work/shared/data/traces/AzureLLMInferenceTrace_conv.csv";
+        const string moon = "/work/shared/data/traces/mooncake_conversation_trace.jsonl";
+        if (!File.Exists(azure) || !File.Exists(moon)) return;   // data set lives outside the repository
+        var a = TraceLoader.Load(azure, 300); var m = TraceLoader.Load(moon, 300);
+        Assert.Equal(300, a.Count); Assert.Equal(300, m.Count);
+        Assert.True(a.Zip(a.Skip(1)).All(p => p.First.ArrivalSeconds <= p.Second.ArrivalSeconds));
+        Assert.True(m.All(r => r.ContextTokens > 0 && r.OutputTokens >= 0));
+    }
+
+    [Fact]
+    public void Service_model_file_in_the_repository_loads_and_cites_sources()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "src/Neuro.Autoscaling/ServiceModels/llama3-70b-tp4-a100.json"))) dir = dir.Parent;
+        Assert.NotNull(dir);
+        var m = ServiceModel.Load(Path.Combine(dir!.FullName, "src/Neuro.Autoscaling/ServiceModels/llama3-70b-tp4-a100.json"));
+        Assert.Equal(4, m.GpusPerReplica);
+        Assert.True(m.ColdStartSeconds > m.WarmStartSeconds && m.WarmStartSeconds > 0);
+        Assert.Contains("gpu", m.Sources.Keys);
+        // 1000-token prompt: 0.02 + 1000 x 2.263e-4 + 1e6 x 2.1e-9 = 0.2484 s
+        Assert.Equal(0.2484, m.PrefillSeconds(1000), 3);
+    }
+}
