@@ -37,8 +37,12 @@ public sealed record ScalingSnapshot
     public double MeanOutputTokens { get; init; }
     /// <summary>Output tokens/s produced per ready replica over the last interval.</summary>
     public double OutputTokensPerSecondPerReplica { get; init; }
-    /// <summary>Time-average fraction of ready replicas that had any work (nvidia-smi style "GPU utilisation"), 0..1.</summary>
+    /// <summary>Saturation-style utilisation of ready replicas, time-averaged, 0..1: per replica the most loaded of its
+    /// prefill engine (busy or not), batch slots (sequences / max) and KV memory (tokens / capacity).</summary>
     public double Utilization { get; init; }
+    /// <summary>GPU duty cycle (nvidia-smi / DCGM_FI_DEV_GPU_UTIL semantics): time-average fraction of ready replicas
+    /// with any sequence resident (prefilling or decoding), 0..1.</summary>
+    public double GpuDutyCycle { get; init; }
     /// <summary>Time-average fraction of prefill compute busy over ready replicas, 0..1.</summary>
     public double PrefillBusyFraction { get; init; }
     /// <summary>Forecast arrival rate (requests/s) at NowSeconds + ForecastHorizonSeconds; null when no forecaster.</summary>

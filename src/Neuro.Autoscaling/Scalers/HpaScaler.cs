@@ -38,6 +38,11 @@ public class HpaScaler : IScaler
         new("hpa-util70", o ?? new Options(), s => s.ReadyReplicas == 0 ? null
             : (s.Utilization / target, s.ReadyReplicas, $"util {s.Utilization:P0} / target {target:P0}"));
 
+    /// <summary>HPA on the GPU duty cycle (DCGM_FI_DEV_GPU_UTIL as an External/Pods metric), how GPU HPAs are commonly run.</summary>
+    public static HpaScaler DutyCycle(double target = 0.70, Options? o = null) =>
+        new("hpa-duty70", o ?? new Options(), s => s.ReadyReplicas == 0 ? null
+            : (s.GpuDutyCycle / target, s.ReadyReplicas, $"GPU duty cycle {s.GpuDutyCycle:P0} / target {target:P0}"));
+
     /// <summary>KEDA-style queue scaler: an External/AverageValue metric (waiting requests per replica), same HPA behaviour.</summary>
     public static HpaScaler KedaQueue(double targetPerReplica = 5, Options? o = null) =>
         new("keda-queue5", o ?? new Options(), s =>

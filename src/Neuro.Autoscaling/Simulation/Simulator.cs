@@ -61,7 +61,7 @@ public sealed class Simulator
     {
         public int Id; public RState State; public double HoldSince; public double ReadyAt;
         public int Prefilling = -1; public int Seqs; public long Kv;
-        public double LevelSince; public double LevelArea; public double ReadyTimeInInterval;
+        public double LevelSince; public double LevelArea; public double DutyArea; public double ReadyTimeInInterval;
     }
 
     private readonly ServiceModel _m;
@@ -197,7 +197,11 @@ public sealed class Simulator
         if (r.State is RState.Ready or RState.Draining)
         {
             var since = Math.Max(r.LevelSince, _intervalStart);
-            if (_now > since) { r.LevelArea += LevelOf(r) * (_now - since); r.ReadyTimeInInterval += _now - since; }
+            if (_now > since)
+            {
+                r.LevelArea += LevelOf(r) * (_now - since); r.ReadyTimeInInterval += _now - since;
+                if (r.Seqs > 0) r.DutyArea += _now - since;
+            }
         }
         r.LevelSince = _now;
     }
@@ -206,12 +210,12 @@ public sealed class Simulator
 
     private ScalingSnapshot Snapshot(double interval)
     {
-        double utilNum = 0, utilDen = 0;
+        double utilNum = 0, utilDen = 0, duty = 0;
         foreach (var r in _replicas)
         {
             if (r.State is not (RState.Ready or RState.Draining)) continue;
             Level(r);
-            utilNum += r.LevelArea; utilDen += r.ReadyTimeInInterval;
+            utilNum += r.LevelArea; utilDen += r.ReadyTimeInInterval; duty += r.DutyArea;
         }
         var ready = _replicas.Count(r => r.State == RState.Ready);
         var span = Math.Max(1e-9, _now - _intervalStart);
@@ -239,6 +243,7 @@ public sealed class Simulator
             MeanOutputTokens = _meanOut,
             OutputTokensPerSecondPerReplica = ready > 0 ? _outputTokensInterval / span / ready : 0,
             Utilization = utilDen > 0 ? utilNum / utilDen : 0,
+            GpuDutyCycle = utilDen > 0 ? duty / utilDen : 0,
             PrefillBusyFraction = ready > 0 ? _prefillBusyArea / (span * ready) : 0,
             ForecastRatePerSecond = fc,
             ForecastHorizonSeconds = _o.ForecastHorizonSeconds,
@@ -249,7 +254,7 @@ public sealed class Simulator
     {
         _intervalStart = _now; _arrivals = 0; _arrivedTokens = 0; _ttftInterval.Clear(); _waitInterval.Clear();
         _outputTokensInterval = 0; _prefillBusyArea = 0;
-        foreach (var r in _replicas) { r.LevelArea = 0; r.ReadyTimeInInterval = 0; r.LevelSince = _now; }
+        foreach (var r in _replicas) { r.LevelArea = 0; r.DutyArea = 0; r.ReadyTimeInInterval = 0; r.LevelSince = _now; }
     }
 
     private double Jitter(double s) => _m.StartJitter > 0 ? s * (1 + _m.StartJitter * (2 * _rng.NextDouble() - 1)) : s;

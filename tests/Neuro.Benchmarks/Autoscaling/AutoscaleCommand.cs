@@ -54,6 +54,7 @@ public static class AutoscaleCommand
             new TokenAwareScaler(Ours(m, cap, budget, false)),
             new TokenAwareScaler(Ours(m, cap, budget, true)),
             HpaScaler.Utilization(0.70, new HpaScaler.Options { Bounds = new(2, 64) }),
+            HpaScaler.DutyCycle(0.70, new HpaScaler.Options { Bounds = new(2, 64) }),
             HpaScaler.KedaQueue(5, new HpaScaler.Options { Bounds = new(1, 64) }),
             new QueueBasedScaler(new ReplicaBounds(1, 64)),
             new SeedPredictiveScaler(new ReplicaBounds(2, 64), reqPerReplica),
@@ -105,7 +106,7 @@ public static class AutoscaleCommand
             Console.WriteLine($"| {r.Scaler} | {r.SloAttainment:P2} | {r.TtftP50:F2} / {r.TtftP95:F2} / {r.TtftP99:F2} | {r.E2EP95:F1} | {r.GpuHours:F1} | {r.GpuHours / og:F2} | {r.WarmReplicaHours:F1} | {r.Cost:F0} | {r.MaxReplicas} | {r.ScaleEvents} |");
 
         var ours = results[0];
-        var baselines = results.Skip(2).Take(4).ToList();
+        var baselines = results.Skip(2).Take(5).ToList();
         var eligible = baselines.Where(b => b.SloAttainment <= ours.SloAttainment + 1e-12).ToList();
         var bestBaseline = baselines.Where(b => b.SloAttainment >= 0.99).OrderBy(b => b.GpuHours).FirstOrDefault();
         Console.WriteLine();
