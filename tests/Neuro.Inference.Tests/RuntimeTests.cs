@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.Tokenizers;
 using Neuro.Inference.Generation;
+using Neuro.Inference.Onnx;
 using Neuro.Inference.Runtime;
 using Neuro.Inference.Tokenization;
 
@@ -60,5 +61,43 @@ public sealed class RuntimeTests(TinyModelFixture fx) : IClassFixture<TinyModelF
     public void Malformed_model_is_rejected_with_an_error()
     {
         Assert.ThrowsAny<Exception>(() => DecoderModel.Load([1, 2, 3, 4], new InferenceOptions { WarmUp = false }));
+    }
+}
+
+public sealed class Int8VariantTests
+{
+    [Fact]
+    public async Task Int8_variant_runs_is_smaller_and_tracks_the_fp32_model()
+    {
+        var spec = DecoderModelSpec.Tiny(seed: 77) with { HiddenSize = 64, Heads = 4 };
+        var fp32Bytes = DecoderModelGenerator.ToBytes(spec);
+        var int8Bytes = DecoderModelGenerator.ToBytes(spec.AsInt8());
+        Assert.True(int8Bytes.Length < fp32Bytes.Length * 0.6, $"int8 {int8Bytes.Length} B vs fp32 {fp32Bytes.Length} B");
+        var opts = new InferenceOptions { IntraOpThreads = 1, WarmUp = false };
+        using var fp32 = DecoderModel.Load(fp32Bytes, opts);
+        using var int8 = DecoderModel.Load(int8Bytes, opts);
+        Assert.Equal("int8", int8.Session.ModelMetadata.CustomMetadataMap["neuro.weights"]);
+
+        var tokens = Prompts.Make(24, seed: 8);
+        var a = fp32.ForwardFull(tokens);
+        var b = int8.ForwardFull(tokens);
+        // quantization error is small relative to the logit spread: correlation close to 1, but not bit-identical
+        double ma = a.Average(), mb = b.Average(), sab = 0, saa = 0, sbb = 0;
+        for (int i = 0; i < a.Length; i++) { sab += (a[i] - ma) * (b[i] - mb); saa += (a[i] - ma) * (a[i] - ma); sbb += (b[i] - mb) * (b[i] - mb); }
+        var corr = sab / Math.Sqrt(saa * sbb);
+        Assert.True(corr > 0.98, $"correlation {corr}");
+        Assert.NotEqual(a, b);
+
+        // the KV-cache path works on the int8 variant too (the activations are quantized per call, so compare loosely)
+        using var state = new SequenceState(tokens.Take(20));
+        int8.Forward(state);
+        var rows = new List<float>();
+        foreach (var t in tokens.Skip(20)) { state.Tokens.Add(t); rows.AddRange(int8.Forward(state)); }
+        var tail = b.AsSpan(b.Length - rows.Count).ToArray();
+        Assert.True(rows.Zip(tail).Max(x => Math.Abs(x.First - x.Second)) < 0.25f);
+        var gen = new DecoderGenerator(int8);
+        using var s = new SequenceState();
+        var outTokens = await Prompts.Collect(gen.GenerateAsync(s, tokens, GenerationOptions.Greedy(8) with { IgnoreEos = true }));
+        Assert.Equal(8, outTokens.Count);
     }
 }

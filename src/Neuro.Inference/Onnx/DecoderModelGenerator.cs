@@ -6,8 +6,12 @@ namespace Neuro.Inference.Onnx;
 
 /// <summary>Shape of a generated GPT-style decoder.</summary>
 public sealed record DecoderModelSpec(
-    int VocabSize, int Layers, int Heads, int HiddenSize, int MaxPositions, int Seed = 1234, float InitScale = 0.02f, int EosTokenId = -1)
+    int VocabSize, int Layers, int Heads, int HiddenSize, int MaxPositions, int Seed = 1234, float InitScale = 0.02f, int EosTokenId = -1,
+    bool Int8Weights = false)
 {
+    /// <summary>The int8 variant: the same random weights, every projection and the LM head stored as int8 with a per-tensor scale.</summary>
+    public DecoderModelSpec AsInt8() => this with { Int8Weights = true };
+
     public int HeadDim => HiddenSize / Heads;
     public int FfnSize => 4 * HiddenSize;
 
@@ -81,8 +85,26 @@ public static class DecoderModelGenerator
 
         string LayerNorm(string x, string prefix) =>
             g.Node("LayerNormalization", [x, Const($"{prefix}.weight", 1f, d), Const($"{prefix}.bias", 0f, d)], attributes: [Int("axis", -1), Float("epsilon", 1e-5f)]);
+        string MatMul(string x, string name, int inDim, int outDim)
+        {
+            var w = rng.Uniform(inDim * outDim, s);
+            if (!spec.Int8Weights) return g.Node("MatMul", [x, g.FloatInit(name, [inDim, outDim], w)]);
+            // weight-only symmetric int8 (per tensor); activations quantized dynamically: DynamicQuantizeLinear + MatMulInteger
+            float maxAbs = 0;
+            foreach (var f in w) maxAbs = Math.Max(maxAbs, Math.Abs(f));
+            // 7-bit range ("reduce_range"): ORT's u8×s8 kernels on AVX2 without VNNI add byte pairs into int16 and saturate
+            // with full-range int8 weights (255·127·2 > 32767); measured here: ~15% error at ±127, <2% at ±63
+            float scale = maxAbs > 0 ? maxAbs / 63f : 1f;
+            var q = new sbyte[w.Length];
+            for (int i = 0; i < w.Length; i++) q[i] = (sbyte)Math.Clamp(MathF.Round(w[i] / scale), -63, 63);
+            var wq = g.Int8Init($"{name}_quantized", [inDim, outDim], q);
+            var wScale = Const($"{name}_scale", scale);
+            var xq = g.NodeMulti("DynamicQuantizeLinear", [x], 3);
+            var acc = g.Node("MatMulInteger", [xq[0], wq, xq[2]]);
+            return g.Node("Mul", [g.Node("Cast", [acc], attributes: Int("to", (long)DT.Float)), g.Node("Mul", [xq[1], wScale])]);
+        }
         string Linear(string x, string prefix, int inDim, int outDim) =>
-            g.Node("Add", [g.Node("MatMul", [x, W($"{prefix}.weight", inDim, outDim)]), W($"{prefix}.bias", outDim)]);
+            g.Node("Add", [MatMul(x, $"{prefix}.weight", inDim, outDim), W($"{prefix}.bias", outDim)]);
         string SplitHeads(string x) => g.Node("Transpose", [g.Node("Reshape", [x, heads4])], attributes: Ints("perm", 0, 2, 1, 3));
 
         for (int i = 0; i < spec.Layers; i++)
@@ -104,7 +126,7 @@ public static class DecoderModelGenerator
             hidden = g.Node("Add", [hidden, Linear(act, $"{p}.mlp.c_proj", f, d)]);
         }
         var final = LayerNorm(hidden, "transformer.ln_f");
-        g.Node("MatMul", [final, W("lm_head.weight", d, v)], "logits");
+        g.Node("Identity", [MatMul(final, "lm_head.weight", d, v)], "logits");
 
         var meta = new Dictionary<string, string>
         {
@@ -115,6 +137,7 @@ public static class DecoderModelGenerator
             ["num_attention_heads"] = h.ToString(),
             ["eos_token_id"] = spec.EosTokenId.ToString(),
             ["neuro.generator_seed"] = spec.Seed.ToString(),
+            ["neuro.weights"] = spec.Int8Weights ? "int8" : "fp32",
         };
         return g.ToModel(meta, $"Neuro.Inference random-weight decoder {spec}");
     }

@@ -39,6 +39,27 @@ public sealed class OnnxGraphBuilder
         return name;
     }
 
+    public string Int8Init(string name, long[] dims, ReadOnlySpan<sbyte> data)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int8, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data)) };
+        t.Dims.AddRange(dims);
+        _graph.Initializer.Add(t);
+        return name;
+    }
+
+    /// <summary>A node with several outputs; returns their names.</summary>
+    public string[] NodeMulti(string op, IEnumerable<string> inputs, int outputs, params AttributeProto[] attributes)
+    {
+        var baseName = $"{op.ToLowerInvariant()}_{_counter++}";
+        var names = Enumerable.Range(0, outputs).Select(i => $"{baseName}_out{i}").ToArray();
+        var node = new NodeProto { OpType = op, Name = $"n_{baseName}" };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(names);
+        node.Attribute.AddRange(attributes);
+        _graph.Node.Add(node);
+        return names;
+    }
+
     public string Int64Init(string name, long[] dims, params long[] data)
     {
         var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };

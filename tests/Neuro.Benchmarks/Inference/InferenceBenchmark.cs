@@ -31,6 +31,7 @@ public static class InferenceBenchmark
             "tiny" => DecoderModelSpec.Tiny() with { MaxPositions = 512 },
             _ => throw new ArgumentException($"unknown --shape {shape} (gpt2-small, tiny)"),
         };
+        if (args.Contains("--int8")) spec = spec.AsInt8();
 
         var dir = Directory.CreateTempSubdirectory("neuro-inference-bench-").FullName;
         try
@@ -38,7 +39,7 @@ public static class InferenceBenchmark
             var path = Path.Combine(dir, "model.onnx");
             var sw = Stopwatch.StartNew();
             var bytes = DecoderModelGenerator.WriteFile(spec, path);
-            Console.WriteLine($"model: {shape} layers={spec.Layers} heads={spec.Heads} hidden={spec.HiddenSize} vocab={spec.VocabSize} ctx={spec.MaxPositions} " +
+            Console.WriteLine($"model: {shape}{(spec.Int8Weights ? " int8 weights" : "")} layers={spec.Layers} heads={spec.Heads} hidden={spec.HiddenSize} vocab={spec.VocabSize} ctx={spec.MaxPositions} " +
                               $"params={spec.ParameterCount / 1e6:F1}M file={bytes / 1e6:F0} MB (generated in {sw.Elapsed.TotalSeconds:F1} s)");
             sw.Restart();
             using var model = DecoderModel.Load(path, new InferenceOptions { IntraOpThreads = threads });
@@ -60,7 +61,9 @@ public static class InferenceBenchmark
             var ours = ourss.OrderBy(x => x.TokPerSec).ElementAt(reps / 2);
             if (!ours.Tokens.SequenceEqual(raw.Tokens)) Console.WriteLine("WARNING: generator and raw loop disagree on greedy tokens");
             // 2. bandwidth bound: every decode step reads all weights except the token-embedding table (a Gather reads one row)
-            long readPerToken = 4L * (spec.ParameterCount - (long)spec.VocabSize * spec.HiddenSize - (long)spec.MaxPositions * spec.HiddenSize);
+            long matmulWeights = spec.Layers * (4L * spec.HiddenSize * spec.HiddenSize + 2L * spec.HiddenSize * spec.FfnSize) + (long)spec.HiddenSize * spec.VocabSize;
+            long otherParams = spec.ParameterCount - (long)spec.VocabSize * spec.HiddenSize - (long)spec.MaxPositions * spec.HiddenSize - matmulWeights;
+            long readPerToken = (spec.Int8Weights ? 1L : 4L) * matmulWeights + 4L * otherParams;
             var (readGbps, copyGbps) = Bandwidth();
             double bound = readGbps * 1e9 / readPerToken;
             Console.WriteLine($"| single-stream decode (batch 1, greedy, prompt {prompt}, {tokens} tokens, median of {reps}) | tokens/s | ms/token |");
