@@ -218,3 +218,14 @@ public class SeedScalerTests
         Assert.Contains("skipped", after.Reason);
     }
 }
+
+public class TokenAwareStartupTests
+{
+    [Fact]
+    public void First_decision_does_not_scale_down_an_already_running_pool()
+    {
+        var s = new TokenAwareScaler(new TokenAwareOptions { Capacity = new(1000, 100, 1_000_000, 0.01), ScaleDownWindowSeconds = 120, DemandWindowSeconds = 1 });
+        Assert.Equal(5, s.Decide(new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 5, PrefillTokensPerSecond = 100 }).DesiredReplicas);
+        Assert.Equal(4, s.Decide(new ScalingSnapshot { NowSeconds = 150, ReadyReplicas = 5, PrefillTokensPerSecond = 100 }).DesiredReplicas);
+    }
+}

@@ -49,6 +49,7 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
 {
     private readonly Queue<(double T, int Raw)> _history = new();
     private readonly Queue<(double T, double Tokens, double Rate)> _demand = new();
+    private bool _started;
 
     public string Name { get; } = name ?? (options.UseForecast ? "ours+forecast" : "ours");
     public bool ActivatesOnArrival => options.Bounds.Min == 0;
@@ -104,6 +105,10 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         if (provisioned == 0 && raw >= 1) reason = "scale-from-zero: " + reason;
 
         raw = options.Bounds.Clamp(raw);
+        // First call: the pool's current size counts as a recent recommendation, so the stabilisation window also
+        // holds at start-up (as an HPA's does) instead of scaling down on one interval of data.
+        if (_history.Count == 0 && !_started) _history.Enqueue((s.NowSeconds, provisioned));
+        _started = true;
         _history.Enqueue((s.NowSeconds, raw));
         while (_history.Count > 0 && _history.Peek().T < s.NowSeconds - options.ScaleDownWindowSeconds) _history.Dequeue();
 

@@ -62,7 +62,7 @@ public static class AutoscaleCommand
     }
 
     /// <summary>Planned prefill utilisation of ours (--ours-util).</summary>
-    public static double OursUtil { get; set; } = 0.7;
+    public static double OursUtil { get; set; } = 0.65;
 
     public static TokenAwareOptions Ours(ServiceModel m, ReplicaCapacity cap, double budget, bool forecast) => new()
     {
