@@ -151,14 +151,29 @@ public sealed class DecoderTests(TinyModelFixture fx) : IClassFixture<TinyModelF
         Assert.Equal(free.TakeWhile(t => t != free[4]), stopped);
         Assert.Equal(FinishReason.Stop, s2.LastFinishReason);
 
-        var text = new ByteTokenizer().Decode(free.Take(4)); // greedy output decoded: stop at its first 4 bytes, if they are text
-        if (text.Length > 0 && !text.Contains('\uFFFD'))
+        // text-level stop: a tokenizer where every id is one CJK character, so any id sequence decodes to valid text
+        var cjk = new CharTokenizer();
+        var genText = new DecoderGenerator(fx.Model, cjk);
+        var stopText = cjk.Decode(free.Skip(3).Take(2)); // the text of generated tokens 3 and 4
+        int firstMatch = Enumerable.Range(1, free.Count).First(n => cjk.Decode(free.Take(n)).Contains(stopText));
+        using var s3 = new SequenceState();
+        var streamed = "";
+        var byText = new List<int>();
+        await foreach (var t in genText.GenerateAsync(s3, prompt, GenerationOptions.Greedy(12) with { IgnoreEos = true, StopSequences = [stopText] }))
         {
-            using var s3 = new SequenceState();
-            var byText = await Prompts.Collect(gen.GenerateAsync(s3, prompt, GenerationOptions.Greedy(12) with { IgnoreEos = true, StopSequences = [text] }));
-            Assert.True(byText.Count <= 4);
-            Assert.Equal(FinishReason.Stop, s3.LastFinishReason);
+            byText.Add(t.TokenId);
+            streamed += t.Text;
         }
+        Assert.Equal(free.Take(firstMatch), byText); // stops right after the token that completes the stop string
+        Assert.True(firstMatch <= 5);
+        Assert.EndsWith(stopText, streamed);
+        Assert.Equal(FinishReason.Stop, s3.LastFinishReason);
+    }
+
+    private sealed class CharTokenizer : ITextTokenizer
+    {
+        public IReadOnlyList<int> Encode(string text) => text.Select(c => c - 0x4E00).ToArray();
+        public string Decode(IEnumerable<int> ids) => string.Concat(ids.Select(i => (char)(0x4E00 + i)));
     }
 
     [Fact]
