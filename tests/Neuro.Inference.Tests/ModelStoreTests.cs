@@ -104,6 +104,33 @@ public sealed class ModelStoreTests : IDisposable
         await Assert.ThrowsAsync<ModelIntegrityException>(() => cache.AcquireAsync(Spec(new string('1', 64)) with { Version = "2" }));
     }
 
+    private sealed class FakeS3(string root) : Amazon.S3.AmazonS3Client(new Amazon.Runtime.AnonymousAWSCredentials(),
+        new Amazon.S3.AmazonS3Config { ServiceURL = "http://127.0.0.1:9", ForcePathStyle = true })
+    {
+        public List<(string Bucket, string Key)> Requests { get; } = [];
+        public override Task<Amazon.S3.Model.GetObjectResponse> GetObjectAsync(Amazon.S3.Model.GetObjectRequest request, CancellationToken cancellationToken = default)
+        {
+            Requests.Add((request.BucketName, request.Key));
+            return Task.FromResult(new Amazon.S3.Model.GetObjectResponse { ResponseStream = File.OpenRead(Path.Combine(root, request.BucketName, request.Key)) });
+        }
+    }
+
+    [Fact]
+    public async Task S3_source_reads_bucket_and_key_and_is_verified()
+    {
+        var root = Path.Combine(_dir, "s3");
+        Directory.CreateDirectory(Path.Combine(root, "models", "gpt", "v1"));
+        File.Copy(_source, Path.Combine(root, "models", "gpt", "v1", "model.onnx"));
+        using var s3 = new FakeS3(root);
+        var store = new ModelFileStore(Path.Combine(_dir, "cache"), s3: s3);
+        var path = await store.EnsureLocalAsync(Spec(_sha, "s3://models/gpt/v1/model.onnx"));
+        Assert.Equal(("models", "gpt/v1/model.onnx"), s3.Requests.Single());
+        Assert.Equal(_sha, await ModelFileStore.Sha256FileAsync(path));
+        await Assert.ThrowsAsync<ModelIntegrityException>(() => new ModelFileStore(Path.Combine(_dir, "c3"), s3: s3)
+            .EnsureLocalAsync(Spec(new string('b', 64), "s3://models/gpt/v1/model.onnx")));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => new ModelFileStore(Path.Combine(_dir, "c4")).EnsureLocalAsync(Spec(_sha, "s3://models/gpt/v1/model.onnx")));
+    }
+
     private static int FreePort()
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
