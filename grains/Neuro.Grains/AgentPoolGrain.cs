@@ -12,15 +12,46 @@ public sealed class AgentPoolState
     /// <summary>Kept in dispatch order: priority descending, FIFO within a priority.</summary>
     public List<WorkItem> Queue { get; set; } = [];
     public Dictionary<string, WorkItem> InFlight { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Which agent worker ("{pool}/{slot}") runs each in-flight item; absent for pulled work.</summary>
+    public Dictionary<string, string> Assigned { get; set; } = new(StringComparer.Ordinal);
     public long CompletedItems { get; set; }
     public long CompletedOutputTokens { get; set; }
 }
 
 public sealed class AgentPoolGrain(
     [PersistentState("pool", NeuroStorage.Name)] IPersistentState<AgentPoolState> state,
-    NeuroClock clock) : Grain, IAgentPoolGrain
+    NeuroClock clock) : Grain, IAgentPoolGrain, IRemindable
 {
+    private const string DispatchReminder = "dispatch";
+
     private AgentPoolState S => state.State;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // Work that was running when this pool's previous activation went away (silo lost) has no worker any more:
+        // queue it again at the front. The task grain's run guard keeps a finished task from running twice.
+        if (S.Assigned.Count > 0)
+        {
+            foreach (var workId in S.Assigned.Keys.ToArray())
+            {
+                if (S.InFlight.Remove(workId, out var item))
+                {
+                    S.Queue.Insert(0, item);
+                }
+            }
+            S.Assigned.Clear();
+            await state.WriteStateAsync();
+        }
+        await DispatchAsync();
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName == DispatchReminder)
+        {
+            await DispatchAsync(); // activation already re-queued lost work; this makes sure someone activates us
+        }
+    }
 
     public async Task<AgentPoolStatus> ConfigureAsync(AgentPoolSpec spec)
     {
@@ -28,6 +59,8 @@ public sealed class AgentPoolGrain(
         var previous = S.Spec;
         S.Spec = spec;
         await state.WriteOrUndoAsync(() => S.Spec = previous);
+        // Brings the pool back after a restart even if nobody calls it, so queued work is dispatched.
+        await this.RegisterOrUpdateReminder(DispatchReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
         return Status();
     }
 
@@ -58,7 +91,9 @@ public sealed class AgentPoolGrain(
         S.Queue.Insert(index, queued);
         await state.WriteOrUndoAsync(() => S.Queue.RemoveAt(index));
         NeuroMeters.PoolEnqueued.Add(1, new KeyValuePair<string, object?>("pool", this.GetPrimaryKeyString()));
-        return index + 1;
+        var position = index + 1;
+        await DispatchAsync();
+        return S.Queue.Contains(queued) ? position : 0;
     }
 
     public async Task<WorkItem?> DequeueAsync()
@@ -90,14 +125,66 @@ public sealed class AgentPoolGrain(
         {
             throw NeuroRequestException.NotFound("work_id", $"no running work '{workId}'");
         }
+        var worker = S.Assigned.GetValueOrDefault(workId);
+        S.Assigned.Remove(workId);
         S.CompletedItems++;
         S.CompletedOutputTokens += outputTokens;
         await state.WriteOrUndoAsync(() =>
         {
             S.InFlight[workId] = item;
+            if (worker is not null)
+            {
+                S.Assigned[workId] = worker;
+            }
             S.CompletedItems--;
             S.CompletedOutputTokens -= outputTokens;
         });
+        await DispatchAsync();
+    }
+
+    public async Task<bool> CancelQueuedAsync(string workId)
+    {
+        RequireSpec();
+        var index = S.Queue.FindIndex(w => w.WorkId == workId);
+        if (index < 0)
+        {
+            return false;
+        }
+        var item = S.Queue[index];
+        S.Queue.RemoveAt(index);
+        await state.WriteOrUndoAsync(() => S.Queue.Insert(index, item));
+        return true;
+    }
+
+    /// <summary>Pushes queued work to free agent workers, in queue order, one slot each.</summary>
+    private async Task DispatchAsync()
+    {
+        if (S.Spec is not { PushToWorkers: true })
+        {
+            return; // replicas pull their work
+        }
+        var pool = this.GetPrimaryKeyString();
+        var slots = S.Ready * S.Spec.MaxConcurrencyPerReplica;
+        while (S.Queue.Count > 0 && S.InFlight.Count < slots)
+        {
+            var busy = S.Assigned.Values.ToHashSet(StringComparer.Ordinal);
+            var worker = Enumerable.Range(0, slots).Select(i => $"{pool}/{i}").FirstOrDefault(w => !busy.Contains(w));
+            if (worker is null)
+            {
+                return; // slots taken by pulled work
+            }
+            var next = S.Queue[0];
+            S.Queue.RemoveAt(0);
+            S.InFlight[next.WorkId] = next;
+            S.Assigned[next.WorkId] = worker;
+            await state.WriteOrUndoAsync(() =>
+            {
+                S.Assigned.Remove(next.WorkId);
+                S.InFlight.Remove(next.WorkId);
+                S.Queue.Insert(0, next);
+            });
+            await GrainFactory.GetGrain<IAgentWorkerGrain>(worker).RunAsync(next.WorkId);
+        }
     }
 
     public async Task SetReplicasAsync(int ready, int warming)
@@ -110,6 +197,7 @@ public sealed class AgentPoolGrain(
         var (oldReady, oldWarming) = (S.Ready, S.Warming);
         (S.Ready, S.Warming) = (ready, warming);
         await state.WriteOrUndoAsync(() => (S.Ready, S.Warming) = (oldReady, oldWarming));
+        await DispatchAsync();
     }
 
     private void RequireSpec()

@@ -40,6 +40,8 @@ public static class NeuroHost
             // Registered after the silo, so it starts once the silo is up.
             builder.Services.Configure<GpuInventoryOptions>(builder.Configuration.GetSection(GpuInventoryOptions.Section));
             builder.Services.AddHostedService<GpuInventoryService>();
+            builder.Services.Configure<AgentOptions>(builder.Configuration.GetSection(AgentOptions.Section));
+            builder.Services.AddHostedService<AgentPoolsBootstrap>();
         }
 
         var app = builder.Build();
@@ -111,14 +113,16 @@ public static class NeuroHost
                 o.DeleteStateOnClear = true;
             });
             silo.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
-            silo.Services.AddSingleton<ISessionStore>(sp => new RedisSessionStore(
-                ConnectAsync(redis.Clone()), sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+            var connecting = new Lazy<Task<IConnectionMultiplexer>>(() => ConnectAsync(redis.Clone()));
+            silo.Services.AddSingleton<ISessionStore>(sp => new RedisSessionStore(connecting.Value, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+            silo.Services.AddSingleton<IArtifactStore>(sp => new RedisArtifactStore(connecting.Value, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         }
         else
         {
             silo.AddMemoryGrainStorage(NeuroStorage.Name);
             silo.UseInMemoryReminderService();
             silo.Services.AddSingleton<ISessionStore, InMemorySessionStore>();
+            silo.Services.AddSingleton<IArtifactStore, InMemoryArtifactStore>();
         }
         // Readable JSON in storage, with no CLR type names: moving or renaming a state class does not orphan data.
         silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();

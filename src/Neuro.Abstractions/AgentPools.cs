@@ -16,13 +16,18 @@ public interface IAgentPoolGrain : IGrainWithStringKey
     [Alias("enqueue")]
     Task<int> EnqueueAsync(WorkItem item);
 
-    /// <summary>Hands the next queued item to a replica, or null when the queue is empty or no replica is free.</summary>
+    /// <summary>Takes the next queued item for a caller that runs it itself (pull mode), or null when the queue is empty or
+    /// no slot is free. Pools also push work to their agent workers as slots free up.</summary>
     [Alias("dequeue")]
     Task<WorkItem?> DequeueAsync();
 
     /// <summary>Marks dispatched work done and records the tokens it produced.</summary>
     [Alias("complete")]
     Task CompleteAsync(string workId, int outputTokens);
+
+    /// <summary>Takes queued work out of the queue (a cancelled task). False when it is not queued.</summary>
+    [Alias("cancel-queued")]
+    Task<bool> CancelQueuedAsync(string workId);
 
     /// <summary>Reports the replica counts an actuator observed (ready to serve, still warming).</summary>
     [Alias("replicas")]
@@ -36,7 +41,8 @@ public sealed record AgentPoolSpec(
     [property: Id(2)] int MaxReplicas,
     [property: Id(3)] int PrewarmPercent,
     [property: Id(4)] int TokensPerSecondBudget,
-    [property: Id(5)] int MaxConcurrencyPerReplica = 1);
+    [property: Id(5)] int MaxConcurrencyPerReplica = 1,
+    [property: Id(6)] bool PushToWorkers = false);
 
 [GenerateSerializer, Immutable, Alias("neuro.work-item")]
 public sealed record WorkItem(

@@ -37,7 +37,7 @@ public sealed record AgentRun(string Task, AgentMode Mode = AgentMode.Web, int M
 public static class AgentLoop
 {
     public static async Task<AgentRunResult> RunAsync(
-        AgentRun run, IAgentEnvironment environment, IAgentPolicy policy, CancellationToken cancellationToken, Action<AgentStep>? onStep = null)
+        AgentRun run, IAgentEnvironment environment, IAgentPolicy policy, CancellationToken cancellationToken, Func<AgentStep, Task>? onStep = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(run.MaxSteps, 1);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -61,7 +61,7 @@ public static class AgentLoop
                 var saved = run.SaveScreenshots ? screenshot : null;
                 if (!parsed.Ok)
                 {
-                    Record(new AgentStep(n, output, null, parsed.Error, policyTime, TimeSpan.Zero, saved));
+                    await Record(new AgentStep(n, output, null, parsed.Error, policyTime, TimeSpan.Zero, saved));
                     if (++parseErrors >= run.MaxConsecutiveParseErrors)
                     {
                         return new(AgentOutcome.Failed, null, $"{parseErrors} unparseable model outputs in a row; last: {parsed.Error}", steps);
@@ -72,12 +72,12 @@ public static class AgentLoop
                 var action = parsed.Action!;
                 if (action.IsFinal)
                 {
-                    Record(new AgentStep(n, output, action, null, policyTime, TimeSpan.Zero, saved));
+                    await Record(new AgentStep(n, output, action, null, policyTime, TimeSpan.Zero, saved));
                     return new(AgentOutcome.Completed, action.Value, null, steps);
                 }
                 clock.Restart();
                 await environment.ExecuteAsync(action, ct);
-                Record(new AgentStep(n, output, action, null, policyTime, clock.Elapsed, saved));
+                await Record(new AgentStep(n, output, action, null, policyTime, clock.Elapsed, saved));
             }
             return new(AgentOutcome.Failed, null, $"max_steps ({run.MaxSteps}) reached without an answer", steps);
         }
@@ -90,10 +90,13 @@ public static class AgentLoop
             return new(AgentOutcome.TimedOut, null, $"timeout ({run.Timeout}) reached", steps);
         }
 
-        void Record(AgentStep step)
+        async Task Record(AgentStep step)
         {
             steps.Add(step);
-            onStep?.Invoke(step);
+            if (onStep is not null)
+            {
+                await onStep(step);
+            }
         }
     }
 }

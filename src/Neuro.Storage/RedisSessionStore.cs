@@ -85,3 +85,13 @@ public sealed class RedisSessionStore(Task<IConnectionMultiplexer> connecting, s
     private (RedisKey Meta, RedisKey Turns) Keys(string sessionId) =>
         ($"{serviceId}/session/{{{sessionId}}}/meta", $"{serviceId}/session/{{{sessionId}}}/turns");
 }
+
+/// <summary>Artifacts (step screenshots) as Redis strings with a TTL.</summary>
+public sealed class RedisArtifactStore(Task<IConnectionMultiplexer> connecting, string serviceId) : IArtifactStore
+{
+    public async Task PutAsync(string key, byte[] data, TimeSpan ttl, CancellationToken cancellationToken = default) =>
+        await (await connecting).GetDatabase().StringSetAsync($"{serviceId}/artifact/{key}", data, ttl);
+
+    public async Task<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default) =>
+        (byte[]?)await (await connecting).GetDatabase().StringGetAsync($"{serviceId}/artifact/{key}");
+}

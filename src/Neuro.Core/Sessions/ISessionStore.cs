@@ -98,3 +98,37 @@ public sealed class InMemorySessionStore : ISessionStore
         public List<TurnRecord> Turns { get; } = [];
     }
 }
+
+/// <summary>Large blobs that do not belong in grain state (step screenshots): written once, read rarely, expiring.</summary>
+public interface IArtifactStore
+{
+    Task PutAsync(string key, byte[] data, TimeSpan ttl, CancellationToken cancellationToken = default);
+
+    Task<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default);
+}
+
+public sealed class InMemoryArtifactStore(TimeProvider time) : IArtifactStore
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (byte[] Data, DateTimeOffset Expires)> _items = new(StringComparer.Ordinal);
+
+    public InMemoryArtifactStore() : this(TimeProvider.System)
+    {
+    }
+
+    public Task PutAsync(string key, byte[] data, TimeSpan ttl, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        foreach (var (k, v) in _items)
+        {
+            if (v.Expires <= now)
+            {
+                _items.TryRemove(k, out _);
+            }
+        }
+        _items[key] = (data, now + ttl);
+        return Task.CompletedTask;
+    }
+
+    public Task<byte[]?> GetAsync(string key, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_items.TryGetValue(key, out var v) && v.Expires > time.GetUtcNow() ? v.Data : null);
+}

@@ -131,7 +131,8 @@ public static class SessionBenchmark
 
     private static async Task<WebApplication> StartBaselineServerAsync(StatelessRedisTurns baseline)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // An empty content root: the silo's appsettings.json sits in this output folder, and its Kestrel endpoints must not apply here.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Directory.CreateTempSubdirectory("neuro-site-").FullName });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseUrls($"http://127.0.0.1:{FreePort.Next()}");
         var app = builder.Build();

@@ -1,0 +1,202 @@
+using Neuro.Abstractions;
+using Neuro.Agents;
+using Neuro.Core.Sessions;
+
+namespace Neuro.Grains;
+
+public sealed class AgentTaskState
+{
+    public AgentTaskSpec? Spec { get; set; }
+    public AgentTaskStatus Status { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset? StartedAt { get; set; }
+    public DateTimeOffset? FinishedAt { get; set; }
+    public string? Answer { get; set; }
+    public string? Error { get; set; }
+    public string? Worker { get; set; }
+    public int Attempts { get; set; }
+    public List<AgentTaskStep> Steps { get; set; } = [];
+}
+
+public sealed class AgentTaskGrain(
+    [PersistentState("task", NeuroStorage.Name)] IPersistentState<AgentTaskState> state,
+    IArtifactStore artifacts,
+    NeuroClock clock) : Grain, IAgentTaskGrain
+{
+    private static readonly TimeSpan ScreenshotTtl = TimeSpan.FromDays(1);
+
+    private AgentTaskState S => state.State;
+
+    private string Id => this.GetPrimaryKeyString();
+
+    public async Task<AgentTaskView> SubmitAsync(AgentTaskSpec spec)
+    {
+        if (S.Spec is not null)
+        {
+            return View(); // a retried submit is not queued twice
+        }
+        Validate(spec);
+        var pool = GrainFactory.GetGrain<IAgentPoolGrain>(spec.Pool);
+        if (await pool.GetStatusAsync() is null)
+        {
+            throw NeuroRequestException.NotFound("pool", $"agent pool '{spec.Pool}' is not configured");
+        }
+        S.Spec = spec;
+        S.Status = AgentTaskStatus.Queued;
+        S.CreatedAt = clock.Now;
+        await state.WriteStateAsync(); // durable before anyone hears the id
+        try
+        {
+            await pool.EnqueueAsync(new WorkItem(Id, null, spec.Priority, 0, 0));
+        }
+        catch
+        {
+            await state.ClearStateAsync();
+            state.State = new AgentTaskState();
+            throw;
+        }
+        return View();
+    }
+
+    public Task<AgentTaskView?> GetAsync() => Task.FromResult(S.Spec is null ? null : View());
+
+    public async Task<AgentTaskView> UpdateAsync(AgentTaskSpec spec)
+    {
+        RequireExists();
+        if (S.Status != AgentTaskStatus.Queued)
+        {
+            throw new NeuroRequestException(NeuroErrorKind.Conflict, "status", $"task is {Name(S.Status)}; only a queued task can be updated");
+        }
+        if (spec.Pool != S.Spec!.Pool)
+        {
+            throw NeuroRequestException.Invalid("pool", "a queued task cannot move to another pool");
+        }
+        Validate(spec);
+        var before = S.Spec;
+        S.Spec = spec;
+        await state.WriteOrUndoAsync(() => S.Spec = before);
+        return View();
+    }
+
+    public async Task<AgentTaskView> CancelAsync()
+    {
+        RequireExists();
+        switch (S.Status)
+        {
+            case AgentTaskStatus.Queued:
+                await GrainFactory.GetGrain<IAgentPoolGrain>(S.Spec!.Pool).CancelQueuedAsync(Id);
+                await MoveAsync(AgentTaskStatus.Cancelled, null, "cancelled while queued");
+                break;
+            case AgentTaskStatus.Running:
+                // The worker stops the loop within the step in progress and reports the cancelled state itself.
+                await GrainFactory.GetGrain<IAgentWorkerGrain>(S.Worker!).CancelAsync(Id);
+                break;
+        }
+        return View();
+    }
+
+    public Task<IReadOnlyList<AgentTaskStep>> GetStepsAsync()
+    {
+        RequireExists();
+        return Task.FromResult<IReadOnlyList<AgentTaskStep>>(S.Steps.ToArray());
+    }
+
+    public async Task<byte[]?> GetScreenshotAsync(int step)
+    {
+        RequireExists();
+        if (S.Steps.FirstOrDefault(s => s.Number == step) is not { HasScreenshot: true })
+        {
+            return null;
+        }
+        return await artifacts.GetAsync(ScreenshotKey(step));
+    }
+
+    public async Task<AgentTaskSpec?> StartAsync(string worker)
+    {
+        // The run guard: only a queued task starts, or a running one whose worker was lost (at-least-once delivery).
+        var rerun = S.Status == AgentTaskStatus.Running && S.Worker != worker;
+        if (S.Spec is null || (S.Status != AgentTaskStatus.Queued && !rerun))
+        {
+            return null;
+        }
+        S.Status = AgentTaskStatus.Running;
+        S.Worker = worker;
+        S.StartedAt = clock.Now;
+        S.Attempts++;
+        S.Steps.Clear();
+        await state.WriteStateAsync();
+        return S.Spec;
+    }
+
+    public async Task ReportStepAsync(AgentTaskStep step, byte[]? screenshot)
+    {
+        if (S.Status != AgentTaskStatus.Running)
+        {
+            return;
+        }
+        if (screenshot is not null)
+        {
+            await artifacts.PutAsync(ScreenshotKey(step.Number), screenshot, ScreenshotTtl);
+        }
+        S.Steps.Add(step with { HasScreenshot = screenshot is not null });
+        await state.WriteStateAsync();
+    }
+
+    public async Task FinishAsync(string status, string? answer, string? error)
+    {
+        if (!Enum.TryParse<AgentTaskStatus>(status, ignoreCase: true, out var to) || !AgentTaskRules.IsTerminal(to))
+        {
+            throw NeuroRequestException.Invalid("status", $"'{status}' is not a terminal status");
+        }
+        if (S.Status == AgentTaskStatus.Running)
+        {
+            await MoveAsync(to, answer, error);
+        }
+    }
+
+    private async Task MoveAsync(AgentTaskStatus to, string? answer, string? error)
+    {
+        if (!AgentTaskRules.CanMove(S.Status, to))
+        {
+            return;
+        }
+        S.Status = to;
+        S.Answer = answer;
+        S.Error = error;
+        S.FinishedAt = clock.Now;
+        await state.WriteStateAsync();
+    }
+
+    private static void Validate(AgentTaskSpec spec)
+    {
+        if (AgentTaskRules.Validate(spec.Task, spec.Mode, spec.MaxSteps, spec.TimeoutSeconds, spec.Width, spec.Height, spec.Actions, spec.StartUrl) is { } bad)
+        {
+            throw NeuroRequestException.Invalid(bad.Field, bad.Message);
+        }
+        if (string.IsNullOrWhiteSpace(spec.Pool))
+        {
+            throw NeuroRequestException.Invalid("pool", "must not be empty");
+        }
+    }
+
+    private void RequireExists()
+    {
+        if (S.Spec is null)
+        {
+            throw NeuroRequestException.NotFound("task_id", $"task '{Id}' does not exist");
+        }
+    }
+
+    private string ScreenshotKey(int step) => $"task/{Id}/step/{step}";
+
+    public static string Name(AgentTaskStatus s) => s switch
+    {
+        AgentTaskStatus.TimedOut => "timed_out",
+        _ => s.ToString().ToLowerInvariant(),
+    };
+
+    private AgentTaskView View() => new(
+        Id, Name(S.Status), S.Spec!, S.CreatedAt, S.StartedAt, S.FinishedAt,
+        (S.StartedAt ?? S.CreatedAt) + TimeSpan.FromSeconds(S.Spec!.TimeoutSeconds),
+        S.Answer, S.Error, S.Steps.Count, S.Attempts, S.Worker);
+}

@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Neuro.Abstractions;
+using Neuro.Agents;
+
+namespace Neuro.Grains;
+
+/// <summary>Makes the environment a task runs in (a fresh headless Chromium by default).</summary>
+public interface IAgentEnvironmentFactory
+{
+    Task<IAgentEnvironment> CreateAsync(AgentTaskSpec spec, CancellationToken cancellationToken);
+}
+
+public sealed class ChromiumEnvironmentFactory(ChromiumOptions options) : IAgentEnvironmentFactory
+{
+    public async Task<IAgentEnvironment> CreateAsync(AgentTaskSpec spec, CancellationToken cancellationToken)
+    {
+        var browser = await ChromiumEnvironment.LaunchAsync(
+            new ChromiumOptions { Executable = options.Executable, Width = spec.Width, Height = spec.Height, StartTimeout = options.StartTimeout },
+            spec.Mode == "phone" ? AgentMode.Phone : AgentMode.Web, cancellationToken);
+        try
+        {
+            if (spec.StartUrl is { Length: > 0 } url)
+            {
+                await browser.NavigateAsync(url, cancellationToken);
+            }
+            return browser;
+        }
+        catch
+        {
+            await browser.DisposeAsync();
+            throw;
+        }
+    }
+}
+
+/// <summary>One agent slot of a pool. Runs its task's step loop in the background (so the grain keeps answering, e.g. a
+/// cancel), reports each step to the task grain, and tells the pool when the slot is free again.</summary>
+public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, ILogger<AgentWorkerGrain> log) : Grain, IAgentWorkerGrain
+{
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
+
+    public Task RunAsync(string taskId)
+    {
+        var cancel = new CancellationTokenSource();
+        if (!_running.TryAdd(taskId, cancel))
+        {
+            cancel.Dispose();
+            return Task.CompletedTask;
+        }
+        // A running task keeps its worker activation (and so its cancel handle) alive.
+        DelayDeactivation(AgentTaskRules.MaxTimeout + TimeSpan.FromMinutes(5));
+        var worker = this.GetPrimaryKeyString();
+        var grains = GrainFactory;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await ExecuteAsync(grains, worker, taskId, cancel.Token);
+            }
+            finally
+            {
+                _running.TryRemove(taskId, out _);
+                cancel.Dispose();
+            }
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task CancelAsync(string taskId)
+    {
+        if (_running.TryGetValue(taskId, out var cancel))
+        {
+            cancel.Cancel();
+        }
+        return Task.CompletedTask;
+    }
+
+    private async Task ExecuteAsync(IGrainFactory grains, string worker, string taskId, CancellationToken cancellationToken)
+    {
+        var task = grains.GetGrain<IAgentTaskGrain>(taskId);
+        var pool = grains.GetGrain<IAgentPoolGrain>(worker[..worker.IndexOf('/')]);
+        try
+        {
+            var spec = await task.StartAsync(worker);
+            if (spec is null)
+            {
+                return; // cancelled while queued, or already finished: the run guard says no
+            }
+            if (spec.Actions is null)
+            {
+                await task.FinishAsync("failed", null, "no policy: give the task an actions list (a model policy is not configured on this cluster)");
+                return;
+            }
+            var run = new AgentRun(spec.Task, spec.Mode == "phone" ? AgentMode.Phone : AgentMode.Web, spec.MaxSteps,
+                TimeSpan.FromSeconds(spec.TimeoutSeconds), spec.SaveScreenshots);
+            await using var environment = await environments.CreateAsync(spec, cancellationToken);
+            var result = await AgentLoop.RunAsync(run, environment, new ScriptedPolicy(spec.Actions), cancellationToken,
+                step => task.ReportStepAsync(ToContract(step), step.Screenshot));
+            await task.FinishAsync(AgentTaskGrain.Name(AgentTaskRules.From(result.Outcome)), result.Answer, result.Error);
+            log.LogInformation("task {TaskId} on {Worker}: {Outcome} after {Steps} steps", taskId, worker, result.Outcome, result.Steps.Count);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await task.FinishAsync("cancelled", null, "cancelled");
+        }
+        catch (Exception e)
+        {
+            log.LogWarning(e, "task {TaskId} on {Worker} failed", taskId, worker);
+            await task.FinishAsync("failed", null, e.Message);
+        }
+        finally
+        {
+            await pool.CompleteAsync(taskId, 0);
+        }
+    }
+
+    private static AgentTaskStep ToContract(AgentStep s) => new(
+        s.Number, s.Action?.Kind, s.Action?.Value, s.Action?.Position is { } p ? [p.X, p.Y] : null, s.ModelOutput, s.Error,
+        s.PolicyTime.TotalMilliseconds, s.ActionTime.TotalMilliseconds, s.Screenshot is not null);
+}

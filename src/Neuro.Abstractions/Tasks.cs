@@ -1,0 +1,91 @@
+namespace Neuro.Abstractions;
+
+/// <summary>One agent task (seed 004 task API), keyed by task id. Persisted before its id is returned; runs at least once
+/// on an agent worker of its pool, with a run guard so a task that already finished never runs again.</summary>
+[Alias("neuro.agent-task")]
+public interface IAgentTaskGrain : IGrainWithStringKey
+{
+    /// <summary>Stores the task and queues it on its pool. Submitting the same id again returns the existing task.</summary>
+    [Alias("submit")]
+    Task<AgentTaskView> SubmitAsync(AgentTaskSpec spec);
+
+    [Alias("get")]
+    Task<AgentTaskView?> GetAsync();
+
+    /// <summary>Replaces the parameters of a task that is still queued; a running or finished task is a conflict.</summary>
+    [Alias("update")]
+    Task<AgentTaskView> UpdateAsync(AgentTaskSpec spec);
+
+    /// <summary>Cancels: a queued task leaves the queue, a running one is stopped by its worker within a step.</summary>
+    [Alias("cancel")]
+    Task<AgentTaskView> CancelAsync();
+
+    [Alias("steps")]
+    Task<IReadOnlyList<AgentTaskStep>> GetStepsAsync();
+
+    [Alias("screenshot")]
+    Task<byte[]?> GetScreenshotAsync(int step);
+
+    /// <summary>Worker side: claims the task for a run. Null when it must not run (cancelled or already finished).</summary>
+    [Alias("start")]
+    Task<AgentTaskSpec?> StartAsync(string worker);
+
+    [Alias("step")]
+    Task ReportStepAsync(AgentTaskStep step, byte[]? screenshot);
+
+    [Alias("finish")]
+    Task FinishAsync(string status, string? answer, string? error);
+}
+
+/// <summary>Runs tasks of one pool, one at a time per slot. Key: "{pool}/{slot}".</summary>
+[Alias("neuro.agent-worker")]
+public interface IAgentWorkerGrain : IGrainWithStringKey
+{
+    /// <summary>Starts the task in the background and returns at once.</summary>
+    [Alias("run")]
+    Task RunAsync(string taskId);
+
+    [Alias("cancel")]
+    Task CancelAsync(string taskId);
+}
+
+[GenerateSerializer, Immutable, Alias("neuro.agent-task-spec")]
+public sealed record AgentTaskSpec(
+    [property: Id(0)] string Task,
+    [property: Id(1)] string Mode = "web",
+    [property: Id(2)] int MaxSteps = 20,
+    [property: Id(3)] int TimeoutSeconds = 300,
+    [property: Id(4)] int Width = 1280,
+    [property: Id(5)] int Height = 800,
+    [property: Id(6)] bool SaveScreenshots = false,
+    [property: Id(7)] IReadOnlyList<string>? Actions = null,
+    [property: Id(8)] string? StartUrl = null,
+    [property: Id(9)] string Pool = "default",
+    [property: Id(10)] int Priority = 0);
+
+[GenerateSerializer, Immutable, Alias("neuro.agent-task-view")]
+public sealed record AgentTaskView(
+    [property: Id(0)] string TaskId,
+    [property: Id(1)] string Status,
+    [property: Id(2)] AgentTaskSpec Spec,
+    [property: Id(3)] DateTimeOffset CreatedAt,
+    [property: Id(4)] DateTimeOffset? StartedAt,
+    [property: Id(5)] DateTimeOffset? FinishedAt,
+    [property: Id(6)] DateTimeOffset EstimatedCompletion,
+    [property: Id(7)] string? Answer,
+    [property: Id(8)] string? Error,
+    [property: Id(9)] int Steps,
+    [property: Id(10)] int Attempts,
+    [property: Id(11)] string? Worker);
+
+[GenerateSerializer, Immutable, Alias("neuro.agent-task-step")]
+public sealed record AgentTaskStep(
+    [property: Id(0)] int Number,
+    [property: Id(1)] string? Action,
+    [property: Id(2)] string? Value,
+    [property: Id(3)] double[]? Position,
+    [property: Id(4)] string ModelOutput,
+    [property: Id(5)] string? Error,
+    [property: Id(6)] double PolicyMs,
+    [property: Id(7)] double ActionMs,
+    [property: Id(8)] bool HasScreenshot);
