@@ -151,17 +151,20 @@ public sealed partial class DecoderModel : IDisposable
     private OrtValue[]? _emptyPast1;
     private readonly Lock _emptyLock = new();
 
-    /// <summary>Zero-length past tensors [batch, heads, 0, head_dim] (shared, never disposed by callers).</summary>
+    /// <summary>Zero-length past tensors [1, heads, 0, head_dim] for a sequence with nothing cached (shared, read-only, disposed with the model).</summary>
     internal OrtValue[] EmptyPast(int batch)
     {
-        if (batch == 1 && _emptyPast1 is not null) return _emptyPast1;
+        if (batch != 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "only batch 1 starts from an empty cache");
+        if (_emptyPast1 is not null) return _emptyPast1;
         var arr = new OrtValue[2 * Layers];
-        for (int i = 0; i < arr.Length; i++) arr[i] = OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [batch, Heads, 0, HeadDim]);
-        if (batch == 1) lock (_emptyLock) { if (_emptyPast1 is null) _emptyPast1 = arr; else { foreach (var v in arr) v.Dispose(); } return _emptyPast1; }
-        return arr;
+        for (int i = 0; i < arr.Length; i++) arr[i] = OrtValue.CreateTensorValueFromMemory(Array.Empty<float>(), [1, Heads, 0, HeadDim]);
+        lock (_emptyLock)
+        {
+            if (_emptyPast1 is null) _emptyPast1 = arr;
+            else foreach (var v in arr) v.Dispose();
+            return _emptyPast1;
+        }
     }
-
-    internal bool IsSharedEmpty(OrtValue[] past) => ReferenceEquals(past, _emptyPast1);
 
     /// <summary>
     /// One forward pass. ids/pos are [batch, seq], mask is [batch, total], past is 2·layers tensors [batch, heads, total - seq, head_dim].
