@@ -179,3 +179,42 @@ public class TraceLoaderTests
         Assert.Equal(0.2484, m.PrefillSeconds(1000), 3);
     }
 }
+
+public class OnlineForecastTests
+{
+    [Fact]
+    public void Damped_holt_follows_a_level_and_bounds_a_trend()
+    {
+        var f = OnlineForecast.Holt(15);
+        Assert.Equal(5.0, f(Enumerable.Repeat(5.0, 20).ToList(), 600), 9);
+        // a ramp of +1 per step: the damped forecast 40 steps ahead adds at most trend·φ/(1−φ) = 9 steps' worth
+        var ramp = Enumerable.Range(0, 100).Select(i => (double)i).ToList();
+        var fc = f(ramp, 600);
+        Assert.InRange(fc, 99, 99 + 9.01);
+        Assert.Equal(0, f([10, 5, 1, 0, 0, 0], 600));   // never negative
+    }
+}
+
+public class WarmupTests
+{
+    private sealed class Fixed(int n) : IScaler
+    {
+        public string Name => "fixed";
+        public ScalingDecision Decide(ScalingSnapshot s) => new(n, "fixed");
+    }
+
+    [Fact]
+    public void Warmup_excludes_early_requests_and_early_gpu_time()
+    {
+        var m = new ServiceModel { GpusPerReplica = 2, PrefillSecondsPerToken = 0.001, DecodeSecondsPerToken = 0.01, MaxSequences = 8, KvCacheTokens = 10_000, TtftSloSeconds = 1, TtftSloScale = 1 };
+        // request 0 waits 5 s behind a 5-s prefill (misses the SLO) but arrives before the warm-up ends
+        var trace = new[] { new TraceRequest(0, 5000, 1), new TraceRequest(0, 100, 1), new TraceRequest(1000, 100, 1) };
+        var r = new Simulator(m, trace, new SimulationOptions { InitialReplicas = 1, WarmupSeconds = 600 }).Run(new Fixed(1));
+        Assert.Equal(1, r.Requests);
+        Assert.Equal(1.0, r.SloAttainment);
+        Assert.Equal(2 * (1000.1 - 600) / 3600, r.GpuHours, 6);
+        var all = new Simulator(m, trace, new SimulationOptions { InitialReplicas = 1 }).Run(new Fixed(1));
+        Assert.Equal(3, all.Requests);
+        Assert.Equal(2.0 / 3, all.SloAttainment, 9);
+    }
+}

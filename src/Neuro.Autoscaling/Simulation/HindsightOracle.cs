@@ -24,7 +24,7 @@ public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHou
 public static class HindsightOracle
 {
     public static OracleResult Run(ServiceModel m, IReadOnlyList<TraceRequest> trace, double windowSeconds,
-        double targetAttainment = 0.99, int maxIterations = 80, int seed = 1)
+        double targetAttainment = 0.99, int maxIterations = 80, int seed = 1, double warmupSeconds = 0)
     {
         var w = windowSeconds;
         var end = trace.Count == 0 ? 0 : trace.Max(t => t.ArrivalSeconds + m.PrefillSeconds(t.ContextTokens) + t.OutputTokens * m.DecodeSecondsPerToken);
@@ -43,7 +43,7 @@ public static class HindsightOracle
             var x = Math.Max(prefill[k] / w, Math.Max(kv[k] / w / m.KvCacheTokens, seqs[k] / w / m.MaxSequences));
             need[k] = (int)Math.Ceiling(x - 1e-9);
         }
-        var fluid = need.Sum() * w * m.GpusPerReplica / 3600.0;
+        var fluid = Enumerable.Range(0, n).Sum(k => need[k] * Math.Max(0, Math.Min(w, (k + 1) * w - warmupSeconds))) * m.GpusPerReplica / 3600.0;
 
         SimulationResult sim = null!;
         var it = 0;
@@ -51,11 +51,11 @@ public static class HindsightOracle
         {
             sim = new Simulator(m, trace, new SimulationOptions
             {
-                ControlIntervalSeconds = w, InitialReplicas = need[0], InstantStart = true, Seed = seed,
+                ControlIntervalSeconds = w, InitialReplicas = need[0], InstantStart = true, Seed = seed, WarmupSeconds = warmupSeconds,
             }).Run(new ScheduleScaler(need, w));
             if (sim.SloAttainment >= targetAttainment) break;
             var bump = new bool[n];
-            foreach (var o in sim.Outcomes.Where(o => !o.MetSlo))
+            foreach (var o in sim.Outcomes.Where(o => !o.MetSlo && o.Arrival >= warmupSeconds))
             {
                 var from = (int)(o.Arrival / w); var to = Math.Min(n - 1, (int)((o.Arrival + o.QueueWait) / w));
                 for (var k = from; k <= to; k++) bump[k] = true;
@@ -76,19 +76,24 @@ public static class HindsightOracle
     }
 }
 
-/// <summary>Online forecaster for the simulator: Holt's linear (level + trend) smoothing of per-interval arrival rates.</summary>
+/// <summary>Online forecaster for the simulator: damped-trend Holt smoothing (level + trend, damping φ) of per-interval
+/// arrival rates; the forecast h steps ahead is level + trend·(φ + φ² + … + φʰ), so long horizons do not extrapolate a
+/// burst's slope without bound.</summary>
 public static class OnlineForecast
 {
-    public static Func<IReadOnlyList<double>, double, double> Holt(double intervalSeconds, double alpha = 0.5, double beta = 0.2) =>
+    public static Func<IReadOnlyList<double>, double, double> Holt(double intervalSeconds, double alpha = 0.5, double beta = 0.2, double phi = 0.9) =>
         (history, horizon) =>
         {
             double level = history[0], trend = 0;
             for (var i = 1; i < history.Count; i++)
             {
                 var prev = level;
-                level = alpha * history[i] + (1 - alpha) * (level + trend);
-                trend = beta * (level - prev) + (1 - beta) * trend;
+                level = alpha * history[i] + (1 - alpha) * (level + phi * trend);
+                trend = beta * (level - prev) + (1 - beta) * phi * trend;
             }
-            return Math.Max(0, level + trend * horizon / intervalSeconds);
+            var steps = Math.Max(0, (int)Math.Round(horizon / intervalSeconds));
+            double damp = 0, p = 1;
+            for (var k = 1; k <= steps; k++) { p *= phi; damp += p; }
+            return Math.Max(0, level + trend * damp);
         };
 }

@@ -14,6 +14,9 @@ public sealed record SimulationOptions
     public Func<IReadOnlyList<double>, double, double>? Forecaster { get; init; }
     /// <summary>Keep the per-request results (TTFT, E2E) in the result.</summary>
     public bool KeepRequests { get; init; } = true;
+    /// <summary>Warm-up: requests arriving before this time are not scored and GPU/stand-by hours before it are not
+    /// counted, so no scaler benefits from how the pool was sized at time 0.</summary>
+    public double WarmupSeconds { get; init; }
     /// <summary>Optional: record each decision (time, decision).</summary>
     public bool KeepDecisions { get; init; }
 }
@@ -178,12 +181,16 @@ public sealed class Simulator
 
     private void Advance(double t)
     {
-        var dt = t - _lastAreaT;
-        if (dt > 0)
+        if (t > _lastAreaT)
         {
-            var held = _replicas.Count(r => r.State is RState.Starting or RState.Ready or RState.Draining);
-            _replicaArea += held * dt; _gpuArea += held * _m.GpusPerReplica * dt; _warmArea += (_warm + _warmStaging) * dt;
+            var dt = t - _lastAreaT;
             foreach (var r in _replicas) if (r.State == RState.Ready && r.Prefilling >= 0) _prefillBusyArea += dt;
+            var billed = t - Math.Max(_lastAreaT, _o.WarmupSeconds);
+            if (billed > 0)
+            {
+                var held = _replicas.Count(r => r.State is RState.Starting or RState.Ready or RState.Draining);
+                _replicaArea += held * billed; _gpuArea += held * _m.GpusPerReplica * billed; _warmArea += (_warm + _warmStaging) * billed;
+            }
             _lastAreaT = t;
         }
         _now = t;
@@ -351,14 +358,15 @@ public sealed class Simulator
             var a = _trace[i].ArrivalSeconds;
             outcomes.Add(new RequestOutcome(i, a, _firstToken[i] - a, _done[i] - a, _prefillStart[i] - a, _m.SloFor(_trace[i].ContextTokens)));
         }
-        var ttft = outcomes.Select(o => o.Ttft).ToArray();
-        var e2e = outcomes.Select(o => o.E2E).ToArray();
+        var scored = outcomes.Where(o => o.Arrival >= _o.WarmupSeconds).ToList();
+        var ttft = scored.Select(o => o.Ttft).ToArray();
+        var e2e = scored.Select(o => o.E2E).ToArray();
         var hours = _gpuArea / 3600;
         return new SimulationResult
         {
             Scaler = name,
-            Requests = outcomes.Count,
-            SloAttainment = outcomes.Count == 0 ? 1 : outcomes.Count(o => o.MetSlo) / (double)outcomes.Count,
+            Requests = scored.Count,
+            SloAttainment = scored.Count == 0 ? 1 : scored.Count(o => o.MetSlo) / (double)scored.Count,
             TtftP50 = Stats.Percentile(ttft, 0.5), TtftP95 = Stats.Percentile(ttft, 0.95), TtftP99 = Stats.Percentile(ttft, 0.99),
             E2EP50 = Stats.Percentile(e2e, 0.5), E2EP95 = Stats.Percentile(e2e, 0.95),
             ReplicaHours = _replicaArea / 3600, GpuHours = hours, WarmReplicaHours = _warmArea / 3600,

@@ -26,7 +26,10 @@ public static class AutoscaleCommand
         var model = ServiceModel.Load(modelPath);
         var interval = a.Double("interval", 15);
         var seed = a.Int("seed", 1);
+        Warmup = a.Double("warmup", Warmup);
+        Initial = a.Get("initial") is { } ini ? int.Parse(ini) : null;
         OursUtil = a.Double("ours-util", OursUtil);
+        OursDownWindow = a.Double("ours-down-window", OursDownWindow);
         int? maxRows = a.Get("max-rows") is { } mr ? int.Parse(mr) : null;
         Console.WriteLine($"# autoscale: service model '{model.Name}' ({Path.GetFileName(modelPath)}), {model.GpusPerReplica} GPUs/replica, " +
                           $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}");
@@ -61,18 +64,27 @@ public static class AutoscaleCommand
         ];
     }
 
+    /// <summary>Seconds at the start not scored or billed (--warmup); every scaler starts from <see cref="Initial"/> replicas
+    /// (--initial; default 1), so the pool size at time 0 carries no hindsight.</summary>
+    public static double Warmup { get; set; } = 600;
+    public static int? Initial { get; set; }
+
     /// <summary>Planned prefill utilisation of ours (--ours-util).</summary>
     public static double OursUtil { get; set; } = 0.65;
+
+    /// <summary>Scale-down stabilisation window of ours, seconds (--ours-down-window).</summary>
+    public static double OursDownWindow { get; set; } = 120;
 
     public static TokenAwareOptions Ours(ServiceModel m, ReplicaCapacity cap, double budget, bool forecast) => new()
     {
         Capacity = cap, QueueDelayBudgetSeconds = Math.Min(1.0, budget), UseForecast = forecast, TargetPrefillUtilization = OursUtil,
+        ScaleDownWindowSeconds = OursDownWindow,
         ColdStartSeconds = m.ColdStartSeconds, WarmStartSeconds = m.WarmStartSeconds,
     };
 
     public static SimulationOptions OptionsFor(IScaler s, double interval, int seed, int initial) => new()
     {
-        ControlIntervalSeconds = interval, Seed = seed, InitialReplicas = initial, KeepRequests = true,
+        ControlIntervalSeconds = interval, Seed = seed, InitialReplicas = initial, KeepRequests = true, WarmupSeconds = Warmup,
         Forecaster = OnlineForecast.Holt(interval),
         // ours+forecast looks one cold start (+ a tick) ahead; the seed's rule uses its published 10-minute horizon
         ForecastHorizonSeconds = s.Name switch { "ours+forecast" => 75, "seed-predictive" => 600, _ => 0 },
@@ -84,9 +96,9 @@ public static class AutoscaleCommand
         var span = trace[^1].ArrivalSeconds;
         Console.WriteLine();
         Console.WriteLine($"## {name}: {trace.Count} requests over {span:F0} s ({trace.Count / span:F2} req/s), prompt mean {trace.Average(t => t.ContextTokens):F0} tok, output mean {trace.Average(t => t.OutputTokens):F0} tok");
-        var oracle = HindsightOracle.Run(m, trace, interval, 0.99, seed: seed);
-        // every scaler starts from the same pool: the oracle's size over the first minute (a system already running)
-        var initial = Math.Max(1, oracle.Schedule.Take((int)Math.Ceiling(60 / interval)).Max());
+        var oracle = HindsightOracle.Run(m, trace, interval, 0.99, seed: seed, warmupSeconds: Warmup);
+        // every scaler starts from the same small pool and the first Warmup seconds are neither scored nor billed
+        var initial = Initial ?? 1;
         var results = new List<SimulationResult>();
         foreach (var s in Scalers(m, trace))
         {
@@ -98,7 +110,7 @@ public static class AutoscaleCommand
         }
         results.Add(oracle.Simulated);
         var og = oracle.Simulated.GpuHours;
-        Console.WriteLine($"initial replicas {initial}; oracle: {oracle.Iterations} repair iterations, fluid bound {oracle.FluidGpuHours:F1} GPU-h");
+        Console.WriteLine($"initial replicas {initial}, first {Warmup:F0} s not scored or billed ({results[0].Requests} requests scored); oracle: {oracle.Iterations} repair iterations, fluid bound {oracle.FluidGpuHours:F1} GPU-h");
         Console.WriteLine();
         Console.WriteLine("| scaler | TTFT-SLO attainment | TTFT p50 / p95 / p99 (s) | E2E p95 (s) | GPU-hours | × oracle | warm stand-by h | cost ($) | max replicas | scale changes |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
