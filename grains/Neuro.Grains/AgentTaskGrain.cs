@@ -47,6 +47,7 @@ public sealed class AgentTaskGrain(
         await state.WriteStateAsync(); // durable before anyone hears the id
         try
         {
+            await IndexAsync();
             await pool.EnqueueAsync(new WorkItem(Id, null, spec.Priority, 0, 0));
         }
         catch
@@ -125,6 +126,7 @@ public sealed class AgentTaskGrain(
         S.Attempts++;
         S.Steps.Clear();
         await state.WriteStateAsync();
+        await IndexAsync();
         return S.Spec;
     }
 
@@ -165,7 +167,11 @@ public sealed class AgentTaskGrain(
         S.Error = error;
         S.FinishedAt = clock.Now;
         await state.WriteStateAsync();
+        await IndexAsync();
     }
+
+    private Task IndexAsync() =>
+        GrainFactory.GetGrain<ITaskIndexGrain>("default").UpsertAsync(new TaskIndexEntry(Id, Name(S.Status), S.CreatedAt, S.Spec!.Pool));
 
     private static void Validate(AgentTaskSpec spec)
     {

@@ -89,3 +89,35 @@ public sealed record AgentTaskStep(
     [property: Id(6)] double PolicyMs,
     [property: Id(7)] double ActionMs,
     [property: Id(8)] bool HasScreenshot);
+
+/// <summary>The list of tasks for filtering and paging (one per cluster for now: "default").</summary>
+[Alias("neuro.task-index")]
+public interface ITaskIndexGrain : IGrainWithStringKey
+{
+    [Alias("upsert")]
+    Task UpsertAsync(TaskIndexEntry entry);
+
+    [Alias("query")]
+    Task<TaskPage> QueryAsync(TaskQuery query);
+}
+
+[GenerateSerializer, Immutable, Alias("neuro.task-index-entry")]
+public sealed record TaskIndexEntry(
+    [property: Id(0)] string TaskId,
+    [property: Id(1)] string Status,
+    [property: Id(2)] DateTimeOffset CreatedAt,
+    [property: Id(3)] string Pool);
+
+[GenerateSerializer, Immutable, Alias("neuro.task-query")]
+public sealed record TaskQuery(
+    [property: Id(0)] string? Status = null,
+    [property: Id(1)] string? Pool = null,
+    [property: Id(2)] DateTimeOffset? CreatedAfter = null,
+    [property: Id(3)] DateTimeOffset? CreatedBefore = null,
+    [property: Id(4)] int PageSize = 50,
+    [property: Id(5)] string? PageToken = null);
+
+[GenerateSerializer, Immutable, Alias("neuro.task-page")]
+public sealed record TaskPage(
+    [property: Id(0)] IReadOnlyList<TaskIndexEntry> Entries,
+    [property: Id(1)] string? NextPageToken);

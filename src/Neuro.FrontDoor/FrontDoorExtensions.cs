@@ -31,6 +31,7 @@ public static class FrontDoorExtensions
         app.UseMiddleware<ProblemDetailsMiddleware>();
         app.MapGrpcService<SessionsService>();
         app.MapGrpcService<HealthService>();
+        app.MapGrpcService<TasksService>();
         // Every System.Diagnostics.Metrics meter is published: Orleans' ("microsoft_orleans_*") and ours ("neuro_*").
         app.MapMetrics("/api/v1/metrics");
         return app;

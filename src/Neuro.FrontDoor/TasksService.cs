@@ -1,0 +1,154 @@
+using System.Globalization;
+using Google.Api;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Neuro.Abstractions;
+using Neuro.FrontDoor.V1;
+
+namespace Neuro.FrontDoor;
+
+/// <summary>The task API: wire messages ↔ <see cref="IAgentTaskGrain"/>. Validation lives in the task grain and the
+/// agent rules (one place for REST, gRPC and the SDK); this class only checks what exists on the wire alone.</summary>
+internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
+{
+    public override async Task<AgentTask> CreateTask(CreateTaskRequest request, ServerCallContext context)
+    {
+        var id = string.IsNullOrEmpty(request.TaskId) ? $"task_{Guid.NewGuid():N}" : CheckId(request.TaskId);
+        if (request.CallbackUrl.Length > 0)
+        {
+            // Webhook delivery is not built yet; refusing beats accepting a URL that will never be called.
+            throw NeuroRequestException.Invalid("callback_url", "webhooks are not supported yet; poll GET /api/v1/tasks/{task_id}");
+        }
+        var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
+            request.Options, request.Actions, request.StartUrl, request.Pool, request.Priority);
+        return ToMessage(await grains.GetGrain<IAgentTaskGrain>(id).SubmitAsync(spec));
+    }
+
+    public override async Task<AgentTask> GetTask(TaskRef request, ServerCallContext context) =>
+        ToMessage(await Task(request.TaskId).GetAsync() ?? throw NotFound(request.TaskId));
+
+    public override async Task<AgentTask> UpdateTask(UpdateTaskRequest request, ServerCallContext context)
+    {
+        var grain = Task(request.TaskId);
+        var current = await grain.GetAsync() ?? throw NotFound(request.TaskId);
+        var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
+            request.Options, request.Actions, request.StartUrl, current.Spec.Pool, request.Priority);
+        return ToMessage(await grain.UpdateAsync(spec));
+    }
+
+    public override async Task<AgentTask> CancelTask(TaskRef request, ServerCallContext context)
+    {
+        var grain = Task(request.TaskId);
+        _ = await grain.GetAsync() ?? throw NotFound(request.TaskId);
+        return ToMessage(await grain.CancelAsync());
+    }
+
+    public override async Task<ListTasksResponse> ListTasks(ListTasksRequest request, ServerCallContext context)
+    {
+        var page = await grains.GetGrain<ITaskIndexGrain>("default").QueryAsync(new TaskQuery(
+            request.Status, request.Pool, request.CreatedAfter?.ToDateTimeOffset(), request.CreatedBefore?.ToDateTimeOffset(),
+            request.PageSize, request.PageToken));
+        var response = new ListTasksResponse { NextPageToken = page.NextPageToken ?? "" };
+        foreach (var entry in page.Entries)
+        {
+            if (await Task(entry.TaskId).GetAsync() is { } view)
+            {
+                response.Tasks.Add(ToMessage(view));
+            }
+        }
+        return response;
+    }
+
+    public override async Task<TaskSteps> GetTaskSteps(TaskRef request, ServerCallContext context)
+    {
+        var steps = await Task(request.TaskId).GetStepsAsync();
+        var reply = new TaskSteps();
+        reply.Steps.AddRange(steps.Select(s =>
+        {
+            var step = new TaskStep
+            {
+                Step = s.Number,
+                Action = s.Action ?? "",
+                Value = s.Value ?? "",
+                ModelOutput = s.ModelOutput,
+                Error = s.Error ?? "",
+                PolicyMs = s.PolicyMs,
+                ActionMs = s.ActionMs,
+                HasScreenshot = s.HasScreenshot,
+            };
+            step.Position.AddRange(s.Position ?? []);
+            return step;
+        }));
+        return reply;
+    }
+
+    public override async Task<HttpBody> GetStepScreenshot(StepRef request, ServerCallContext context)
+    {
+        var png = await Task(request.TaskId).GetScreenshotAsync(request.Step)
+            ?? throw NeuroRequestException.NotFound("step", $"task '{request.TaskId}' has no saved screenshot for step {request.Step}");
+        return new HttpBody { ContentType = "image/png", Data = ByteString.CopyFrom(png) };
+    }
+
+    private IAgentTaskGrain Task(string id) => grains.GetGrain<IAgentTaskGrain>(CheckId(id));
+
+    private static string CheckId(string id) =>
+        id.Length is > 0 and <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')
+            ? id
+            : throw NeuroRequestException.Invalid("task_id", "must be 1 to 128 ASCII letters, digits, '-', '_' or '.'");
+
+    private static NeuroRequestException NotFound(string id) => NeuroRequestException.NotFound("task_id", $"task '{id}' does not exist");
+
+    private static AgentTaskSpec Spec(string task, string mode, int? maxSteps, int? timeout, TaskOptions? options,
+        IEnumerable<Struct> actions, string startUrl, string pool, int priority)
+    {
+        var (width, height) = Resolution(options?.ScreenResolution);
+        var script = actions.Select(a => JsonFormatter.Default.Format(a)).ToArray();
+        return new AgentTaskSpec(task, mode.Length == 0 ? "web" : mode, maxSteps ?? 20, timeout ?? 300, width, height,
+            options?.SaveScreenshots ?? false, script.Length == 0 ? null : script, startUrl.Length == 0 ? null : startUrl,
+            pool.Length == 0 ? "default" : pool, priority);
+    }
+
+    private static (int, int) Resolution(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return (1280, 800);
+        }
+        var parts = text.Split('x');
+        return parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
+                                 && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var h)
+            ? (w, h)
+            : throw NeuroRequestException.Invalid("options.screen_resolution", "must look like 1280x800");
+    }
+
+    private static AgentTask ToMessage(AgentTaskView v)
+    {
+        var m = new AgentTask
+        {
+            TaskId = v.TaskId,
+            Status = v.Status,
+            CreatedAt = Timestamp.FromDateTimeOffset(v.CreatedAt),
+            EstimatedCompletion = Timestamp.FromDateTimeOffset(v.EstimatedCompletion),
+            Answer = v.Answer ?? "",
+            Error = v.Error ?? "",
+            Steps = v.Steps,
+            Attempts = v.Attempts,
+            Task = v.Spec.Task,
+            Mode = v.Spec.Mode,
+            MaxSteps = v.Spec.MaxSteps,
+            Timeout = v.Spec.TimeoutSeconds,
+            Pool = v.Spec.Pool,
+            Options = new TaskOptions { ScreenResolution = $"{v.Spec.Width}x{v.Spec.Height}", SaveScreenshots = v.Spec.SaveScreenshots },
+        };
+        if (v.StartedAt is { } started)
+        {
+            m.StartedAt = Timestamp.FromDateTimeOffset(started);
+        }
+        if (v.FinishedAt is { } finished)
+        {
+            m.FinishedAt = Timestamp.FromDateTimeOffset(finished);
+        }
+        return m;
+    }
+}
