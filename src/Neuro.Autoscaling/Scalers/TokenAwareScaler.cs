@@ -16,7 +16,7 @@ public sealed record TokenAwareOptions
     /// (TTFT = queueing + own prefill time; the prefill part is not something replicas can shorten.)</summary>
     public double QueueDelayBudgetSeconds { get; init; } = 1.0;
     /// <summary>Planned prefill utilisation (headroom for Poisson bursts).</summary>
-    public double TargetPrefillUtilization { get; init; } = 0.8;
+    public double TargetPrefillUtilization { get; init; } = 0.65;
     /// <summary>Planned batch-slot / KV utilisation.</summary>
     public double TargetMemoryUtilization { get; init; } = 0.85;
     /// <summary>Seconds a new replica needs to serve from a cold start / from the warm pool. Capacity added now only helps
