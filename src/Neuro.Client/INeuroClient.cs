@@ -26,6 +26,18 @@ public interface INeuroClient
 
     /// <summary>Polls a pool's status until cancelled, yielding each change.</summary>
     IAsyncEnumerable<AgentPoolStatus> WatchPoolAsync(string pool, TimeSpan interval, CancellationToken cancellationToken = default);
+
+    /// <summary>Submits an agent task (stored before this returns); pass an id to make retries idempotent.</summary>
+    Task<AgentTaskView> SubmitTaskAsync(AgentTaskSpec spec, string? taskId = null, CancellationToken cancellationToken = default);
+
+    Task<AgentTaskView?> GetTaskAsync(string taskId, CancellationToken cancellationToken = default);
+
+    Task<AgentTaskView> CancelTaskAsync(string taskId, CancellationToken cancellationToken = default);
+
+    Task<IReadOnlyList<AgentTaskStep>> GetTaskStepsAsync(string taskId, CancellationToken cancellationToken = default);
+
+    /// <summary>Yields the task each time its status or step count changes, until it reaches a terminal state.</summary>
+    IAsyncEnumerable<AgentTaskView> WatchTaskAsync(string taskId, TimeSpan interval, CancellationToken cancellationToken = default);
 }
 
 internal sealed class NeuroClient(IClusterClient cluster) : INeuroClient
@@ -62,6 +74,38 @@ internal sealed class NeuroClient(IClusterClient cluster) : INeuroClient
             {
                 last = status;
                 yield return status;
+            }
+        }
+        while (await timer.WaitForNextTickAsync(cancellationToken));
+    }
+
+    public Task<AgentTaskView> SubmitTaskAsync(AgentTaskSpec spec, string? taskId, CancellationToken cancellationToken) =>
+        Call(cluster.GetGrain<IAgentTaskGrain>(taskId ?? $"task_{Guid.NewGuid():N}").SubmitAsync(spec), cancellationToken);
+
+    public Task<AgentTaskView?> GetTaskAsync(string taskId, CancellationToken cancellationToken) =>
+        Call(cluster.GetGrain<IAgentTaskGrain>(taskId).GetAsync(), cancellationToken);
+
+    public Task<AgentTaskView> CancelTaskAsync(string taskId, CancellationToken cancellationToken) =>
+        Call(cluster.GetGrain<IAgentTaskGrain>(taskId).CancelAsync(), cancellationToken);
+
+    public Task<IReadOnlyList<AgentTaskStep>> GetTaskStepsAsync(string taskId, CancellationToken cancellationToken) =>
+        Call(cluster.GetGrain<IAgentTaskGrain>(taskId).GetStepsAsync(), cancellationToken);
+
+    public async IAsyncEnumerable<AgentTaskView> WatchTaskAsync(string taskId, TimeSpan interval, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        (string Status, int Steps)? last = null;
+        using var timer = new PeriodicTimer(interval);
+        do
+        {
+            var view = await GetTaskAsync(taskId, cancellationToken) ?? throw NeuroRequestException.NotFound("task_id", $"task '{taskId}' does not exist");
+            if (last != (view.Status, view.Steps))
+            {
+                last = (view.Status, view.Steps);
+                yield return view;
+            }
+            if (view.Status is not ("queued" or "running"))
+            {
+                yield break;
             }
         }
         while (await timer.WaitForNextTickAsync(cancellationToken));

@@ -183,6 +183,29 @@ public sealed class FrontDoorTests(NeuroHostFixture host) : IClassFixture<NeuroH
     }
 
     [Fact]
+    public async Task Client_sdk_watches_a_task_to_completion()
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        Neuro.Client.NeuroClientExtensions.AddNeuroClient(builder.Services, o => (o.GatewayPort, o.ClusterId) = (host.GatewayPort, host.ClusterId));
+        using var app = builder.Build();
+        await app.StartAsync();
+        var neuro = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Neuro.Client.INeuroClient>(app.Services);
+
+        var submitted = await neuro.SubmitTaskAsync(new Neuro.Abstractions.AgentTaskSpec("say hi", Width: 640, Height: 480,
+            Actions: ["""{"action": "HOVER", "value": null, "position": [0.5, 0.5]}""", """{"action": "ANSWER", "value": "hi", "position": null}"""]));
+        var seen = new List<string>();
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await foreach (var view in neuro.WatchTaskAsync(submitted.TaskId, TimeSpan.FromMilliseconds(20), limit.Token))
+        {
+            seen.Add(view.Status);
+        }
+        Assert.Equal("completed", seen[^1]);
+        Assert.Equal("hi", (await neuro.GetTaskAsync(submitted.TaskId))!.Answer);
+        Assert.Equal(2, (await neuro.GetTaskStepsAsync(submitted.TaskId)).Count);
+        await app.StopAsync();
+    }
+
+    [Fact]
     public async Task Sample_host_app_uses_the_client_sdk()
     {
         var output = new StringWriter();
