@@ -203,7 +203,9 @@ public sealed class OpenAiPolicy : IAgentPolicy, IDisposable
         try
         {
             var root = JsonNode.Parse(text);
-            var content = root?["choices"]?[0]?["message"]?["content"];
+            var content = root is JsonObject o && o["choices"] is JsonArray { Count: > 0 } choices && choices[0] is JsonObject choice
+                ? choice["message"]?["content"]
+                : null;
             switch (content)
             {
                 case JsonValue v when v.TryGetValue<string>(out var s):

@@ -1,5 +1,8 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("Neuro.Agents.Tests")]
 
 namespace Neuro.Agents;
 
