@@ -68,7 +68,7 @@ public sealed class AgentTaskGrain(
         {
             throw new NeuroRequestException(NeuroErrorKind.Conflict, "status", $"task is {Name(S.Status)}; only a queued task can be updated");
         }
-        if (spec.Pool != S.Spec!.Pool)
+        if (spec.Pool != S.Spec!.Pool || spec.Tenant != S.Spec.Tenant)
         {
             throw NeuroRequestException.Invalid("pool", "a queued task cannot move to another pool");
         }
@@ -171,7 +171,7 @@ public sealed class AgentTaskGrain(
     }
 
     private Task IndexAsync() =>
-        GrainFactory.GetGrain<ITaskIndexGrain>("default").UpsertAsync(new TaskIndexEntry(Id, Name(S.Status), S.CreatedAt, S.Spec!.Pool));
+        GrainFactory.GetGrain<ITaskIndexGrain>("default").UpsertAsync(new TaskIndexEntry(Id, Name(S.Status), S.CreatedAt, S.Spec!.Pool, S.Spec.Tenant));
 
     private static void Validate(AgentTaskSpec spec)
     {

@@ -48,6 +48,7 @@ public sealed class TaskIndexGrain(
         var matches = state.State.Entries.Values
             .Where(e => q.Status is not { Length: > 0 } || e.Status == q.Status)
             .Where(e => q.Pool is not { Length: > 0 } || e.Pool == q.Pool)
+            .Where(e => q.Tenant is null || e.Tenant == q.Tenant)
             .Where(e => q.CreatedAfter is null || e.CreatedAt >= q.CreatedAfter)
             .Where(e => q.CreatedBefore is null || e.CreatedAt < q.CreatedBefore)
             .OrderByDescending(e => e.CreatedAt.UtcTicks).ThenBy(e => e.TaskId, StringComparer.Ordinal)

@@ -28,7 +28,7 @@ public static class NeuroHost
         // Endpoints come from Kestrel:Endpoints (appsettings.json): REST on an HTTP/1.1 port and gRPC on an HTTP/2 port,
         // because cleartext HTTP/2 needs prior knowledge, which Kestrel only accepts on an HTTP/2-only endpoint.
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
-        builder.Services.AddNeuroFrontDoor(options.ExportOrleansMeters);
+        builder.Services.AddNeuroFrontDoor(builder.Configuration, options.ExportOrleansMeters);
 
         if (options.IsFrontDoorOnly)
         {

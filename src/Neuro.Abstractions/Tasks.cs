@@ -61,7 +61,8 @@ public sealed record AgentTaskSpec(
     [property: Id(7)] IReadOnlyList<string>? Actions = null,
     [property: Id(8)] string? StartUrl = null,
     [property: Id(9)] string Pool = "default",
-    [property: Id(10)] int Priority = 0);
+    [property: Id(10)] int Priority = 0,
+    [property: Id(11)] string Tenant = "default");
 
 [GenerateSerializer, Immutable, Alias("neuro.agent-task-view")]
 public sealed record AgentTaskView(
@@ -106,7 +107,8 @@ public sealed record TaskIndexEntry(
     [property: Id(0)] string TaskId,
     [property: Id(1)] string Status,
     [property: Id(2)] DateTimeOffset CreatedAt,
-    [property: Id(3)] string Pool);
+    [property: Id(3)] string Pool,
+    [property: Id(4)] string Tenant = "default");
 
 [GenerateSerializer, Immutable, Alias("neuro.task-query")]
 public sealed record TaskQuery(
@@ -115,7 +117,8 @@ public sealed record TaskQuery(
     [property: Id(2)] DateTimeOffset? CreatedAfter = null,
     [property: Id(3)] DateTimeOffset? CreatedBefore = null,
     [property: Id(4)] int PageSize = 50,
-    [property: Id(5)] string? PageToken = null);
+    [property: Id(5)] string? PageToken = null,
+    [property: Id(6)] string? Tenant = null);
 
 [GenerateSerializer, Immutable, Alias("neuro.task-page")]
 public sealed record TaskPage(

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Prometheus;
 
@@ -9,8 +10,9 @@ public static class FrontDoorExtensions
 {
     /// <summary>The gRPC front door with REST through JSON transcoding. Needs an <see cref="IGrainFactory"/>:
     /// a silo's own, or an Orleans client's when the front door runs alone.</summary>
-    public static IServiceCollection AddNeuroFrontDoor(this IServiceCollection services, bool exportOrleansMeters = true)
+    public static IServiceCollection AddNeuroFrontDoor(this IServiceCollection services, IConfiguration configuration, bool exportOrleansMeters = true)
     {
+        services.AddNeuroSecurity(configuration);
         // prometheus-net's own bridge from System.Diagnostics.Metrics starts lazily on the first scrape and misses what was
         // recorded before it; replace it with one started now, so Orleans' meters and ours count from process start.
         Metrics.SuppressDefaultMetrics(new SuppressDefaultMetricOptions { SuppressMeters = true });
@@ -29,9 +31,12 @@ public static class FrontDoorExtensions
     public static IEndpointRouteBuilder MapNeuroFrontDoor(this WebApplication app)
     {
         app.UseMiddleware<ProblemDetailsMiddleware>();
-        app.MapGrpcService<SessionsService>();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        app.MapGrpcService<SessionsService>().RequireAuthorization(NeuroRoles.CanView).RequireRateLimiting(SecurityExtensions.RateLimitPolicy);
         app.MapGrpcService<HealthService>();
-        app.MapGrpcService<TasksService>();
+        app.MapGrpcService<TasksService>().RequireAuthorization(NeuroRoles.CanView).RequireRateLimiting(SecurityExtensions.RateLimitPolicy);
         // Every System.Diagnostics.Metrics meter is published: Orleans' ("microsoft_orleans_*") and ours ("neuro_*").
         app.MapMetrics("/api/v1/metrics");
         return app;

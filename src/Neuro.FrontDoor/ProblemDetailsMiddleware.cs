@@ -105,7 +105,12 @@ internal sealed class ProblemDetailsMiddleware(RequestDelegate next)
             problem["field"] = field;
             problem["errors"] = new Dictionary<string, string[]> { [field] = [detail] };
         }
+        // Keep the headers that tell a client what to do next (when to retry, how to authenticate).
+        var retryAfter = context.Response.Headers.RetryAfter;
+        var authenticate = context.Response.Headers.WWWAuthenticate;
         context.Response.Clear();
+        context.Response.Headers.RetryAfter = retryAfter;
+        context.Response.Headers.WWWAuthenticate = authenticate;
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/problem+json";
         await context.Response.WriteAsync(JsonSerializer.Serialize(problem, Json));

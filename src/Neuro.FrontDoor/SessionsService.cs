@@ -9,6 +9,7 @@ namespace Neuro.FrontDoor;
 /// Validation lives in the grain (one place for every face: gRPC, REST, and the client SDK).</summary>
 internal sealed class SessionsService(IGrainFactory grains) : Sessions.SessionsBase
 {
+    [Microsoft.AspNetCore.Authorization.Authorize(Policy = NeuroRoles.CanSubmit)]
     public override async Task<V1.Session> CreateSession(CreateSessionRequest request, ServerCallContext context)
     {
         if (request.IdleTtlSeconds < 0)
@@ -29,6 +30,7 @@ internal sealed class SessionsService(IGrainFactory grains) : Sessions.SessionsB
         return ToMessage(snapshot);
     }
 
+    [Microsoft.AspNetCore.Authorization.Authorize(Policy = NeuroRoles.CanSubmit)]
     public override async Task<V1.Turn> AppendTurn(AppendTurnRequest request, ServerCallContext context)
     {
         var input = new TurnInput(request.Role, request.Content, request.PromptTokens, request.CompletionTokens);

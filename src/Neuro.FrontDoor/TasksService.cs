@@ -12,6 +12,7 @@ namespace Neuro.FrontDoor;
 /// agent rules (one place for REST, gRPC and the SDK); this class only checks what exists on the wire alone.</summary>
 internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
 {
+    [Microsoft.AspNetCore.Authorization.Authorize(Policy = NeuroRoles.CanSubmit)]
     public override async Task<AgentTask> CreateTask(CreateTaskRequest request, ServerCallContext context)
     {
         var id = string.IsNullOrEmpty(request.TaskId) ? $"task_{Guid.NewGuid():N}" : CheckId(request.TaskId);
@@ -21,34 +22,46 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
             throw NeuroRequestException.Invalid("callback_url", "webhooks are not supported yet; poll GET /api/v1/tasks/{task_id}");
         }
         var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
-            request.Options, request.Actions, request.StartUrl, request.Pool, request.Priority);
-        return ToMessage(await grains.GetGrain<IAgentTaskGrain>(id).SubmitAsync(spec));
+            request.Options, request.Actions, request.StartUrl, request.Pool, request.Priority) with { Tenant = NeuroRoles.TenantOf(context.GetHttpContext().User) };
+        var view = await grains.GetGrain<IAgentTaskGrain>(id).SubmitAsync(spec);
+        return ToMessage(Visible(view, context) ?? throw NeuroRequestException.Invalid("task_id", "is taken")); // another tenant's id
     }
 
     public override async Task<AgentTask> GetTask(TaskRef request, ServerCallContext context) =>
-        ToMessage(await Task(request.TaskId).GetAsync() ?? throw NotFound(request.TaskId));
+        ToMessage(await VisibleAsync(request.TaskId, context));
 
+    [Microsoft.AspNetCore.Authorization.Authorize(Policy = NeuroRoles.CanSubmit)]
     public override async Task<AgentTask> UpdateTask(UpdateTaskRequest request, ServerCallContext context)
     {
-        var grain = Task(request.TaskId);
-        var current = await grain.GetAsync() ?? throw NotFound(request.TaskId);
+        var current = await VisibleAsync(request.TaskId, context);
         var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
-            request.Options, request.Actions, request.StartUrl, current.Spec.Pool, request.Priority);
-        return ToMessage(await grain.UpdateAsync(spec));
+            request.Options, request.Actions, request.StartUrl, current.Spec.Pool, request.Priority) with { Tenant = current.Spec.Tenant };
+        return ToMessage(await Task(request.TaskId).UpdateAsync(spec));
     }
 
+    [Microsoft.AspNetCore.Authorization.Authorize(Policy = NeuroRoles.CanSubmit)]
     public override async Task<AgentTask> CancelTask(TaskRef request, ServerCallContext context)
     {
-        var grain = Task(request.TaskId);
-        _ = await grain.GetAsync() ?? throw NotFound(request.TaskId);
-        return ToMessage(await grain.CancelAsync());
+        await VisibleAsync(request.TaskId, context);
+        return ToMessage(await Task(request.TaskId).CancelAsync());
+    }
+
+    /// <summary>The task, if the caller may see it: another tenant's task answers exactly like a missing one.</summary>
+    private async Task<AgentTaskView> VisibleAsync(string id, ServerCallContext context) =>
+        Visible(await Task(id).GetAsync(), context) ?? throw NotFound(id);
+
+    private static AgentTaskView? Visible(AgentTaskView? view, ServerCallContext context)
+    {
+        var user = context.GetHttpContext().User;
+        return view is not null && (NeuroRoles.SeesAllTenants(user) || view.Spec.Tenant == NeuroRoles.TenantOf(user)) ? view : null;
     }
 
     public override async Task<ListTasksResponse> ListTasks(ListTasksRequest request, ServerCallContext context)
     {
         var page = await grains.GetGrain<ITaskIndexGrain>("default").QueryAsync(new TaskQuery(
             request.Status, request.Pool, request.CreatedAfter?.ToDateTimeOffset(), request.CreatedBefore?.ToDateTimeOffset(),
-            request.PageSize, request.PageToken));
+            request.PageSize, request.PageToken,
+            NeuroRoles.SeesAllTenants(context.GetHttpContext().User) ? null : NeuroRoles.TenantOf(context.GetHttpContext().User)));
         var response = new ListTasksResponse { NextPageToken = page.NextPageToken ?? "" };
         foreach (var entry in page.Entries)
         {
@@ -62,6 +75,7 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
 
     public override async Task<TaskSteps> GetTaskSteps(TaskRef request, ServerCallContext context)
     {
+        await VisibleAsync(request.TaskId, context);
         var steps = await Task(request.TaskId).GetStepsAsync();
         var reply = new TaskSteps();
         reply.Steps.AddRange(steps.Select(s =>
@@ -85,6 +99,7 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
 
     public override async Task<HttpBody> GetStepScreenshot(StepRef request, ServerCallContext context)
     {
+        await VisibleAsync(request.TaskId, context);
         var png = await Task(request.TaskId).GetScreenshotAsync(request.Step)
             ?? throw NeuroRequestException.NotFound("step", $"task '{request.TaskId}' has no saved screenshot for step {request.Step}");
         return new HttpBody { ContentType = "image/png", Data = ByteString.CopyFrom(png) };

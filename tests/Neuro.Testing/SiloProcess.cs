@@ -46,6 +46,7 @@ public sealed class SiloProcess : IAsyncDisposable
             ["Neuro:GatewayPort"] = gatewayPort.ToString(),
             ["Neuro:ClusterId"] = clusterId,
             ["Logging:LogLevel:Default"] = "Warning",
+            ["Neuro:Auth:Mode"] = "off",
         };
         foreach (var (key, value) in settings)
         {
