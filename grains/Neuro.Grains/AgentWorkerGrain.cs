@@ -36,7 +36,11 @@ public sealed class ChromiumEnvironmentFactory(ChromiumOptions options) : IAgent
 
 /// <summary>One agent slot of a pool. Runs its task's step loop in the background (so the grain keeps answering, e.g. a
 /// cancel), reports each step to the task grain, and tells the pool when the slot is free again.</summary>
-public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, ILogger<AgentWorkerGrain> log) : Grain, IAgentWorkerGrain
+/// <summary>The model policy for tasks that carry no scripted actions: an OpenAI-compatible chat-completions endpoint
+/// (vLLM serving ShowUI, UI-TARS, Qwen-VL...), configured under <c>Neuro:Agents:Model</c>. Absent = scripted tasks only.</summary>
+public sealed record AgentModelSettings(OpenAiPolicyOptions? Options);
+
+public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, AgentModelSettings model, ILogger<AgentWorkerGrain> log) : Grain, IAgentWorkerGrain
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
 
@@ -87,15 +91,17 @@ public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, ILog
             {
                 return; // cancelled while queued, or already finished: the run guard says no
             }
-            if (spec.Actions is null)
+            if (spec.Actions is null && model.Options is null)
             {
-                await task.FinishAsync("failed", null, "no policy: give the task an actions list (a model policy is not configured on this cluster)");
+                await task.FinishAsync("failed", null, "no policy: give the task an actions list (no model is configured under Neuro:Agents:Model)");
                 return;
             }
             var run = new AgentRun(spec.Task, spec.Mode == "phone" ? AgentMode.Phone : AgentMode.Web, spec.MaxSteps,
                 TimeSpan.FromSeconds(spec.TimeoutSeconds), spec.SaveScreenshots);
+            using var modelPolicy = spec.Actions is null ? new OpenAiPolicy(model.Options!) : null;
+            IAgentPolicy policy = modelPolicy is not null ? modelPolicy : new ScriptedPolicy(spec.Actions!);
             await using var environment = await environments.CreateAsync(spec, cancellationToken);
-            var result = await AgentLoop.RunAsync(run, environment, new ScriptedPolicy(spec.Actions), cancellationToken,
+            var result = await AgentLoop.RunAsync(run, environment, policy, cancellationToken,
                 step => task.ReportStepAsync(ToContract(step), step.Screenshot));
             await task.FinishAsync(AgentTaskGrain.Name(AgentTaskRules.From(result.Outcome)), result.Answer, result.Error);
             log.LogInformation("task {TaskId} on {Worker}: {Outcome} after {Steps} steps", taskId, worker, result.Outcome, result.Steps.Count);

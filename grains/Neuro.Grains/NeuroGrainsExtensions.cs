@@ -18,6 +18,8 @@ public static class NeuroGrainsExtensions
             options.Bind(configuration.GetSection(SessionLimits.Section));
         }
         silo.Services.TryAddSingleton(_ => new NeuroClock(TimeProvider.System));
+        var modelSection = configuration?.GetSection("Neuro:Agents:Model");
+        silo.Services.TryAddSingleton(new AgentModelSettings(modelSection?.Exists() == true ? modelSection.Get<Neuro.Agents.OpenAiPolicyOptions>() : null));
         silo.Services.TryAddSingleton<IAgentEnvironmentFactory>(_ => new ChromiumEnvironmentFactory(
             new Neuro.Agents.ChromiumOptions { Executable = configuration?["Neuro:Agents:Chromium"] ?? "/usr/bin/chromium" }));
         silo.Services.AddPlacementDirector<ResourceOwnerPlacement, ResourceOwnerPlacementDirector>();
