@@ -1,13 +1,7 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Neuro.Abstractions;
 using Neuro.Cluster.Tests.Infrastructure;
-using Neuro.Testing;
 
 namespace Neuro.Cluster.Tests;
 
@@ -16,33 +10,13 @@ namespace Neuro.Cluster.Tests;
 [Collection(MemoryClusterCollection.Name)]
 public sealed class AgentTaskTests(MemoryClusterFixture fixture) : IAsyncLifetime
 {
-    private WebApplication _site = null!;
-    private readonly ConcurrentQueue<string> _seen = new();
+    private ClickPage _page = null!;
     private string _pool = "";
-
-    // 800x600: the input's centre is (0.375, 0.2), the button's (0.25, 0.375).
-    private const string PageHtml = """
-        <html><body style="margin:0">
-        <input id="q" style="position:absolute;left:100px;top:100px;width:400px;height:40px">
-        <button style="position:absolute;left:100px;top:200px;width:200px;height:50px"
-                onclick="fetch('/clicked?q=' + encodeURIComponent(document.getElementById('q').value))">Go</button>
-        </body></html>
-        """;
 
     public async Task InitializeAsync()
     {
         // An empty content root: the silo's appsettings.json sits in this output folder, and its Kestrel endpoints must not apply here.
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Directory.CreateTempSubdirectory("neuro-site-").FullName });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls($"http://127.0.0.1:{FreePort.Next()}");
-        _site = builder.Build();
-        _site.MapGet("/", () => Results.Content(PageHtml, "text/html"));
-        _site.MapGet("/clicked", (string q) =>
-        {
-            _seen.Enqueue(q);
-            return Results.Ok();
-        });
-        await _site.StartAsync();
+        _page = await ClickPage.StartAsync();
 
         _pool = $"agents-{Guid.NewGuid():N}"[..16];
         var pool = fixture.Grains.GetGrain<IAgentPoolGrain>(_pool);
@@ -50,7 +24,7 @@ public sealed class AgentTaskTests(MemoryClusterFixture fixture) : IAsyncLifetim
         await pool.SetReplicasAsync(2, 0);
     }
 
-    public async Task DisposeAsync() => await _site.DisposeAsync();
+    public async Task DisposeAsync() => await _page.DisposeAsync();
 
     private static string Act(string kind, string? value = null, double[]? at = null) => JsonSerializer.Serialize(new { action = kind, value, position = at });
 
@@ -73,7 +47,7 @@ public sealed class AgentTaskTests(MemoryClusterFixture fixture) : IAsyncLifetim
     {
         var task = fixture.Grains.GetGrain<IAgentTaskGrain>($"t-{Guid.NewGuid():N}");
         var spec = new AgentTaskSpec("search for orleans", Width: 800, Height: 600, SaveScreenshots: true, Pool: _pool,
-            StartUrl: _site.Urls.First() + "/", Actions: [Act("INPUT", "orleans grains", [0.375, 0.2]), Act("CLICK", null, [0.25, 0.375]), Act("ANSWER", "done")]);
+            StartUrl: _page.Url, Actions: [Act("INPUT", "orleans grains", [0.375, 0.2]), Act("CLICK", null, [0.25, 0.375]), Act("ANSWER", "done")]);
 
         var submitted = await task.SubmitAsync(spec);
         Assert.Contains(submitted.Status, new[] { "queued", "running" });
@@ -88,12 +62,7 @@ public sealed class AgentTaskTests(MemoryClusterFixture fixture) : IAsyncLifetim
         Assert.NotNull(shot);
         Assert.Equal((byte)0x89, shot[0]);
         // What the browser did, as the page's server saw it.
-        var clock = Stopwatch.StartNew();
-        while (_seen.IsEmpty && clock.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            await Task.Delay(20);
-        }
-        Assert.Equal(["orleans grains"], _seen);
+        Assert.Equal(["orleans grains"], await _page.ClicksAsync(TimeSpan.FromSeconds(5)));
     }
 
     [Fact]

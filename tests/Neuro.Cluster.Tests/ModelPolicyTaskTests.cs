@@ -4,9 +4,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Neuro.Cluster.Tests.Infrastructure;
 using Neuro.Testing;
 
@@ -16,17 +14,13 @@ namespace Neuro.Cluster.Tests;
 /// the OpenAI chat-completions API (named as such): it answers INPUT, then ANSWER, and records what it was sent.</summary>
 public sealed class ModelPolicyTaskTests : IAsyncLifetime
 {
-    private WebApplication _model = null!;
+    private LocalSite _model = null!;
     private WebApplication _host = null!;
     private readonly ConcurrentQueue<JsonElement> _requests = new();
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Directory.CreateTempSubdirectory("neuro-model-").FullName });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls($"http://127.0.0.1:{FreePort.Next()}");
-        _model = builder.Build();
-        _model.MapPost("/v1/chat/completions", async (HttpRequest request) =>
+        _model = await LocalSite.StartAsync(app => app.MapPost("/v1/chat/completions", async (HttpRequest request) =>
         {
             var body = JsonDocument.Parse(await new StreamReader(request.Body).ReadToEndAsync()).RootElement.Clone();
             _requests.Enqueue(body);
@@ -34,15 +28,14 @@ public sealed class ModelPolicyTaskTests : IAsyncLifetime
                 ? "{'action': 'INPUT', 'value': 'from the model', 'position': [0.5, 0.5]}"
                 : "{'action': 'ANSWER', 'value': 'model says done', 'position': None}";
             return Results.Json(new { id = "x", choices = new[] { new { index = 0, message = new { role = "assistant", content } } } });
-        });
-        await _model.StartAsync();
+        }));
 
         _host = NeuroHostFixture.Build(new Dictionary<string, string?>
         {
             ["Neuro:SiloPort"] = FreePort.Next().ToString(),
             ["Neuro:GatewayPort"] = FreePort.Next().ToString(),
             ["Neuro:ClusterId"] = $"model-{Guid.NewGuid():N}",
-            ["Neuro:Agents:Model:BaseUrl"] = _model.Urls.First(),
+            ["Neuro:Agents:Model:BaseUrl"] = _model.Url,
             ["Neuro:Agents:Model:Model"] = "stand-in-vlm",
         });
         await _host.StartAsync();

@@ -1,14 +1,8 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Neuro.Cluster.Tests.Infrastructure;
-using Neuro.Testing;
 
 namespace Neuro.Cluster.Tests;
 
@@ -16,35 +10,13 @@ namespace Neuro.Cluster.Tests;
 /// agent workers in local headless Chromium), against a local test page whose server records what the browser did.</summary>
 public sealed class TaskApiTests(NeuroHostFixture host) : IClassFixture<NeuroHostFixture>, IAsyncLifetime
 {
-    private WebApplication _site = null!;
-    private readonly ConcurrentQueue<string> _seen = new();
-
-    private const string PageHtml = """
-        <html><body style="margin:0">
-        <input id="q" style="position:absolute;left:100px;top:100px;width:400px;height:40px">
-        <button style="position:absolute;left:100px;top:200px;width:200px;height:50px"
-                onclick="fetch('/clicked?q=' + encodeURIComponent(document.getElementById('q').value))">Go</button>
-        </body></html>
-        """;
+    private ClickPage _page = null!;
 
     private HttpClient Http => host.Http;
 
-    public async Task InitializeAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Directory.CreateTempSubdirectory("neuro-site-").FullName });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls($"http://127.0.0.1:{FreePort.Next()}");
-        _site = builder.Build();
-        _site.MapGet("/", () => Results.Content(PageHtml, "text/html"));
-        _site.MapGet("/clicked", (string q) =>
-        {
-            _seen.Enqueue(q);
-            return Results.Ok();
-        });
-        await _site.StartAsync();
-    }
+    public async Task InitializeAsync() => _page = await ClickPage.StartAsync();
 
-    public async Task DisposeAsync() => await _site.DisposeAsync();
+    public async Task DisposeAsync() => await _page.DisposeAsync();
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
@@ -68,7 +40,7 @@ public sealed class TaskApiTests(NeuroHostFixture host) : IClassFixture<NeuroHos
     public async Task Post_a_scripted_task_watch_it_complete_and_read_its_steps_and_screenshots()
     {
         var body = $$"""
-            {"task": "search for orleans", "mode": "web", "max_steps": 10, "timeout": 120, "start_url": "{{_site.Urls.First()}}/",
+            {"task": "search for orleans", "mode": "web", "max_steps": 10, "timeout": 120, "start_url": "{{_page.Url}}",
              "options": {"screen_resolution": "800x600", "save_screenshots": true},
              "actions": [{"action": "INPUT", "value": "virtual actors", "position": [0.375, 0.2]},
                          {"action": "CLICK", "value": null, "position": [0.25, 0.375]},
@@ -93,12 +65,7 @@ public sealed class TaskApiTests(NeuroHostFixture host) : IClassFixture<NeuroHos
         Assert.Equal((byte)0x89, (await shot.Content.ReadAsByteArrayAsync())[0]);
         Assert.Equal(HttpStatusCode.NotFound, (await Http.GetAsync($"/api/v1/tasks/{id}/steps/99/screenshot")).StatusCode);
 
-        var clock = Stopwatch.StartNew();
-        while (_seen.IsEmpty && clock.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            await Task.Delay(20);
-        }
-        Assert.Equal(["virtual actors"], _seen); // the page's server saw the click with the typed text
+        Assert.Equal(["virtual actors"], await _page.ClicksAsync(TimeSpan.FromSeconds(5))); // the page's server saw the click with the typed text
 
         var listed = await Read(await Http.GetAsync("/api/v1/tasks?status=completed"));
         Assert.Contains(listed.GetProperty("tasks").EnumerateArray(), t => t.GetProperty("task_id").GetString() == id);
