@@ -37,6 +37,10 @@ public static class FrontDoorExtensions
         app.MapGrpcService<SessionsService>().RequireAuthorization(NeuroRoles.CanView).RequireRateLimiting(SecurityExtensions.RateLimitPolicy);
         app.MapGrpcService<HealthService>();
         app.MapGrpcService<TasksService>().RequireAuthorization(NeuroRoles.CanView).RequireRateLimiting(SecurityExtensions.RateLimitPolicy);
+        var openApi = OpenApiDocument.Build(
+            [V1.Sessions.Descriptor, V1.Health.Descriptor, V1.Tasks.Descriptor],
+            typeof(FrontDoorExtensions).Assembly.GetName().Version?.ToString() ?? "1.0").ToJsonString();
+        app.MapGet("/api/v1/openapi.json", () => Microsoft.AspNetCore.Http.Results.Text(openApi, "application/json"));
         // Every System.Diagnostics.Metrics meter is published: Orleans' ("microsoft_orleans_*") and ours ("neuro_*").
         app.MapMetrics("/api/v1/metrics");
         return app;

@@ -155,6 +155,34 @@ public sealed class FrontDoorTests(NeuroHostFixture host) : IClassFixture<NeuroH
     }
 
     [Fact]
+    public async Task OpenApi_document_lists_every_rest_endpoint()
+    {
+        var doc = await ReadJson(await Http.GetAsync("/api/v1/openapi.json"));
+        Assert.Equal("3.0.3", doc.GetProperty("openapi").GetString());
+        var paths = doc.GetProperty("paths");
+        foreach (var (path, verbs) in new[]
+                 {
+                     ("/api/v1/health", new[] { "get" }),
+                     ("/api/v1/sessions", ["post"]),
+                     ("/api/v1/sessions/{session_id}", ["get"]),
+                     ("/api/v1/sessions/{session_id}/turns", ["post"]),
+                     ("/api/v1/tasks", ["get", "post"]),
+                     ("/api/v1/tasks/{task_id}", ["get", "put", "delete"]),
+                     ("/api/v1/tasks/{task_id}/steps", ["get"]),
+                     ("/api/v1/tasks/{task_id}/steps/{step}/screenshot", ["get"]),
+                 })
+        {
+            Assert.True(paths.TryGetProperty(path, out var item), path);
+            Assert.Equal(verbs.Order(), item.EnumerateObject().Select(p => p.Name).Order());
+        }
+        var create = doc.GetProperty("components").GetProperty("schemas").GetProperty("neuro.v1.CreateTaskRequest").GetProperty("properties");
+        Assert.True(create.TryGetProperty("max_steps", out _));
+        Assert.True(create.TryGetProperty("callback_url", out _));
+        var list = paths.GetProperty("/api/v1/tasks").GetProperty("get").GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString());
+        Assert.Contains("page_token", list);
+    }
+
+    [Fact]
     public async Task Dashboard_is_served_by_the_dev_cluster()
     {
         var response = await Http.GetAsync("/dashboard");
