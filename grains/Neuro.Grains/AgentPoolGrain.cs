@@ -91,6 +91,7 @@ public sealed class AgentPoolGrain(
         S.Queue.Insert(index, queued);
         await state.WriteOrUndoAsync(() => S.Queue.RemoveAt(index));
         NeuroMeters.PoolEnqueued.Add(1, new KeyValuePair<string, object?>("pool", this.GetPrimaryKeyString()));
+        ReportQueue();
         var position = index + 1;
         await DispatchAsync();
         return S.Queue.Contains(queued) ? position : 0;
@@ -153,6 +154,7 @@ public sealed class AgentPoolGrain(
         var item = S.Queue[index];
         S.Queue.RemoveAt(index);
         await state.WriteOrUndoAsync(() => S.Queue.Insert(index, item));
+        ReportQueue();
         return true;
     }
 
@@ -183,6 +185,7 @@ public sealed class AgentPoolGrain(
                 S.InFlight.Remove(next.WorkId);
                 S.Queue.Insert(0, next);
             });
+            ReportQueue();
             await GrainFactory.GetGrain<IAgentWorkerGrain>(worker).RunAsync(next.WorkId);
         }
     }
@@ -199,6 +202,8 @@ public sealed class AgentPoolGrain(
         await state.WriteOrUndoAsync(() => (S.Ready, S.Warming) = (oldReady, oldWarming));
         await DispatchAsync();
     }
+
+    private void ReportQueue() => Neuro.Core.Telemetry.AgentMeters.QueueDepth(this.GetPrimaryKeyString(), S.Queue.Count);
 
     private void RequireSpec()
     {

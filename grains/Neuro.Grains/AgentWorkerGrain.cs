@@ -98,13 +98,30 @@ public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, Agen
             }
             var run = new AgentRun(spec.Task, spec.Mode == "phone" ? AgentMode.Phone : AgentMode.Web, spec.MaxSteps,
                 TimeSpan.FromSeconds(spec.TimeoutSeconds), spec.SaveScreenshots);
-            using var modelPolicy = spec.Actions is null ? new OpenAiPolicy(model.Options!) : null;
-            IAgentPolicy policy = modelPolicy is not null ? modelPolicy : new ScriptedPolicy(spec.Actions!);
-            await using var environment = await environments.CreateAsync(spec, cancellationToken);
-            var result = await AgentLoop.RunAsync(run, environment, policy, cancellationToken,
-                step => task.ReportStepAsync(ToContract(step), step.Screenshot));
-            await task.FinishAsync(AgentTaskGrain.Name(AgentTaskRules.From(result.Outcome)), result.Answer, result.Error);
-            log.LogInformation("task {TaskId} on {Worker}: {Outcome} after {Steps} steps", taskId, worker, result.Outcome, result.Steps.Count);
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var outcome = "failed";
+            Neuro.Core.Telemetry.AgentMeters.AgentStarted();
+            try
+            {
+                using var modelPolicy = spec.Actions is null ? new OpenAiPolicy(model.Options!) : null;
+                IAgentPolicy policy = modelPolicy is not null ? modelPolicy : new ScriptedPolicy(spec.Actions!);
+                await using var environment = await environments.CreateAsync(spec, cancellationToken);
+                var result = await AgentLoop.RunAsync(run, environment, policy, cancellationToken,
+                    step => task.ReportStepAsync(ToContract(step), step.Screenshot));
+                outcome = AgentTaskGrain.Name(AgentTaskRules.From(result.Outcome));
+                await task.FinishAsync(outcome, result.Answer, result.Error);
+                log.LogInformation("task {TaskId} on {Worker}: {Outcome} after {Steps} steps in {Duration} ms",
+                    taskId, worker, outcome, result.Steps.Count, started.ElapsedMilliseconds);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                outcome = "cancelled";
+                throw;
+            }
+            finally
+            {
+                Neuro.Core.Telemetry.AgentMeters.AgentStopped(spec.Mode, outcome, started.Elapsed);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

@@ -67,6 +67,12 @@ public sealed class TaskApiTests(NeuroHostFixture host) : IClassFixture<NeuroHos
 
         Assert.Equal(["virtual actors"], await _page.ClicksAsync(TimeSpan.FromSeconds(5))); // the page's server saw the click with the typed text
 
+        var metrics = await Http.GetStringAsync("/api/v1/metrics");
+        Assert.Matches(@"(?m)^neko_task_duration_seconds_count\{.*task_type=""web"".*\} [1-9]", metrics);
+        Assert.Matches(@"(?m)^neuro_agents_task_duration_seconds_count\{.*outcome=""completed"".*\} [1-9]", metrics);
+        Assert.Matches(@"(?m)^neko_active_agents_total \d", metrics);
+        Assert.Matches(@"(?m)^neko_task_queue_size\{pool=""default""\} \d", metrics);
+
         var listed = await Read(await Http.GetAsync("/api/v1/tasks?status=completed"));
         Assert.Contains(listed.GetProperty("tasks").EnumerateArray(), t => t.GetProperty("task_id").GetString() == id);
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Linq;
 
 namespace Neuro.Core.Telemetry;
 
@@ -17,4 +18,41 @@ public static class NeuroMeters
     public static readonly Counter<long> SessionActivations = Meter.CreateCounter<long>("session.activations", description: "Session grain activations (a handoff shows up as a reactivation).");
     public static readonly Counter<long> PoolEnqueued = Meter.CreateCounter<long>("pool.enqueued", description: "Work items queued on agent pools.");
     public static readonly Counter<long> RequestsRefused = Meter.CreateCounter<long>("requests.refused", description: "Requests refused with a 4xx, by kind.");
+}
+
+/// <summary>Agent-task metrics under both names: the seed's <c>neko_*</c> (so dashboards built for the original agent keep
+/// working) and ours, <c>neuro_*</c>. Per silo: each silo reports the agents it runs and the queues of the pools it hosts.</summary>
+public static class AgentMeters
+{
+    private static readonly System.Diagnostics.Metrics.Meter Neko = new("neko", "1.0");
+    private static readonly System.Diagnostics.Metrics.Meter Neuro = new(NeuroMeters.MeterName + ".agents", "1.0");
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> QueueDepths = new(StringComparer.Ordinal);
+    private static int _activeAgents;
+
+    private static readonly System.Diagnostics.Metrics.Histogram<double> NekoDuration =
+        Neko.CreateHistogram<double>("task.duration.seconds", "s", "Agent task run time, by task_type (web|phone) and outcome.");
+    private static readonly System.Diagnostics.Metrics.Histogram<double> NeuroDuration =
+        Neuro.CreateHistogram<double>("task.duration.seconds", "s", "Agent task run time, by task_type (web|phone) and outcome.");
+
+    static AgentMeters()
+    {
+        foreach (var meter in new[] { Neko, Neuro })
+        {
+            meter.CreateObservableGauge("active.agents.total", () => Volatile.Read(ref _activeAgents), description: "Agent tasks running on this silo.");
+            meter.CreateObservableGauge("task.queue.size", () => QueueDepths.Select(q => new System.Diagnostics.Metrics.Measurement<int>(
+                q.Value, new KeyValuePair<string, object?>("pool", q.Key))), description: "Queued agent tasks, by pool.");
+        }
+    }
+
+    public static void AgentStarted() => Interlocked.Increment(ref _activeAgents);
+
+    public static void AgentStopped(string taskType, string outcome, TimeSpan duration)
+    {
+        Interlocked.Decrement(ref _activeAgents);
+        var tags = new[] { new KeyValuePair<string, object?>("task_type", taskType), new KeyValuePair<string, object?>("outcome", outcome) };
+        NekoDuration.Record(duration.TotalSeconds, tags);
+        NeuroDuration.Record(duration.TotalSeconds, tags);
+    }
+
+    public static void QueueDepth(string pool, int depth) => QueueDepths[pool] = depth;
 }
