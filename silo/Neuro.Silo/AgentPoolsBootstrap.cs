@@ -20,10 +20,10 @@ internal sealed class AgentPoolsBootstrap(IGrainFactory grains, Microsoft.Extens
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var pool = grains.GetGrain<IAgentPoolGrain>("default");
-        var workers = Math.Max(1, options.Value.DefaultPoolWorkers);
+        var workers = Math.Max(0, options.Value.DefaultPoolWorkers);
         if (await pool.GetStatusAsync() is null)
         {
-            await pool.ConfigureAsync(new AgentPoolSpec("chromium-local", MinReplicas: 1, MaxReplicas: workers, PrewarmPercent: 0,
+            await pool.ConfigureAsync(new AgentPoolSpec("chromium-local", MinReplicas: 0, MaxReplicas: Math.Max(1, workers), PrewarmPercent: 0,
                 TokensPerSecondBudget: 0, MaxConcurrencyPerReplica: 1, PushToWorkers: true));
             await pool.SetReplicasAsync(workers, 0);
             log.LogInformation("Agent pool 'default' created with {Workers} workers", workers);
