@@ -37,25 +37,22 @@ public sealed class AgentTaskGrain(
         }
         Validate(spec);
         var pool = GrainFactory.GetGrain<IAgentPoolGrain>(spec.Pool);
-        if (await pool.GetStatusAsync() is null)
-        {
-            throw NeuroRequestException.NotFound("pool", $"agent pool '{spec.Pool}' is not configured");
-        }
         S.Spec = spec;
         S.Status = AgentTaskStatus.Queued;
         S.CreatedAt = clock.Now;
         await state.WriteStateAsync(); // durable before anyone hears the id
         try
         {
-            await IndexAsync();
             await pool.EnqueueAsync(new WorkItem(Id, null, spec.Priority, 0, 0));
         }
         catch
         {
+            // Not queued (e.g. the pool is not configured: NotFound naming "pool"), so not accepted: leave nothing behind.
             await state.ClearStateAsync();
             state.State = new AgentTaskState();
             throw;
         }
+        await IndexAsync();
         return View();
     }
 
