@@ -126,7 +126,8 @@ public static class OpenApiDocument
             FieldType.Bool => new JsonObject { ["type"] = "boolean" },
             FieldType.Double or FieldType.Float => new JsonObject { ["type"] = "number" },
             FieldType.Int32 or FieldType.SInt32 or FieldType.UInt32 or FieldType.Fixed32 or FieldType.SFixed32 => new JsonObject { ["type"] = "integer", ["format"] = "int32" },
-            FieldType.Int64 or FieldType.SInt64 or FieldType.UInt64 or FieldType.Fixed64 or FieldType.SFixed64 => new JsonObject { ["type"] = "string", ["format"] = "int64" },
+            // JSON transcoding writes 64-bit integers as JSON numbers (not the proto3 JSON strings).
+            FieldType.Int64 or FieldType.SInt64 or FieldType.UInt64 or FieldType.Fixed64 or FieldType.SFixed64 => new JsonObject { ["type"] = "integer", ["format"] = "int64" },
             FieldType.Bytes => new JsonObject { ["type"] = "string", ["format"] = "byte" },
             FieldType.Enum => new JsonObject { ["type"] = "string" },
             _ => Ref(field.MessageType, schemas),
