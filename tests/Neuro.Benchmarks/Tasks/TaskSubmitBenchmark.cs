@@ -18,6 +18,11 @@ public static class TaskSubmitBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
+        if (Array.IndexOf(args, "--e2e") >= 0)
+        {
+            return await EndToEndAsync(int.Parse(Option(args, "--e2e", "100"), CultureInfo.InvariantCulture),
+                int.Parse(Option(args, "--workers", "10"), CultureInfo.InvariantCulture));
+        }
         var rate = int.Parse(Option(args, "--rate", "500"), CultureInfo.InvariantCulture);
         var seconds = double.Parse(Option(args, "--seconds", "10"), CultureInfo.InvariantCulture);
         await using var silo = await SiloProcess.StartAsync(new Dictionary<string, string>
@@ -74,6 +79,60 @@ public static class TaskSubmitBenchmark
         Console.WriteLine($"| max latency (ms) | {ms[^1]:0.0} | |");
         Console.WriteLine($"| non-2xx responses | {failed} | 0 |");
         return failed == 0 ? 0 : 1;
+    }
+
+    /// <summary>N scripted tasks submitted at once to a pool of W agent workers (W headless Chromiums at a time); every
+    /// task must reach "completed" — none lost, none run twice.</summary>
+    private static async Task<int> EndToEndAsync(int tasks, int workers)
+    {
+        await using var silo = await SiloProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["Neuro:Auth:Mode"] = "jwt",
+            ["Neuro:Auth:SigningKey"] = Key,
+            ["Neuro:Auth:RequestsPerMinute"] = "0",
+            ["Neuro:Agents:DefaultPoolWorkers"] = workers.ToString(CultureInfo.InvariantCulture),
+            ["Neuro:Dashboard"] = "false",
+        });
+        using var http = new HttpClient { BaseAddress = silo.Rest, Timeout = TimeSpan.FromMinutes(5) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token());
+        const string hover = "{\"action\": \"HOVER\", \"value\": null, \"position\": [0.5, 0.5]}";
+        var body = "{\"task\": \"e2e\", \"options\": {\"screen_resolution\": \"640x480\"}, \"actions\": [" +
+                   string.Join(", ", Enumerable.Repeat(hover, 3)) + ", {\"action\": \"ANSWER\", \"value\": \"ok\", \"position\": null}]}";
+        var clock = Stopwatch.StartNew();
+        var ids = await Task.WhenAll(Enumerable.Range(0, tasks).Select(async _ =>
+        {
+            using var response = await http.PostAsync("/api/v1/tasks", new StringContent(body, Encoding.UTF8, "application/json"));
+            response.EnsureSuccessStatusCode();
+            return System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("task_id").GetString()!;
+        }));
+        var submitted = clock.Elapsed;
+        var states = new Dictionary<string, (string Status, int Attempts)>();
+        while (clock.Elapsed < TimeSpan.FromMinutes(10))
+        {
+            foreach (var id in ids)
+            {
+                var task = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"/api/v1/tasks/{id}")).RootElement;
+                states[id] = (task.GetProperty("status").GetString()!, task.GetProperty("attempts").GetInt32());
+            }
+            if (states.Values.All(s => s.Status is not ("queued" or "running")))
+            {
+                break;
+            }
+            await Task.Delay(500);
+        }
+        var completed = states.Values.Count(s => s.Status == "completed");
+        var reruns = states.Values.Count(s => s.Attempts > 1);
+        Console.WriteLine($"{tasks} scripted tasks (3 HOVER + ANSWER, 640x480) on {workers} agent workers, JWT auth on, {Environment.ProcessorCount} cores");
+        Console.WriteLine();
+        Console.WriteLine("| measure | ours | limit |");
+        Console.WriteLine("|---|---:|---:|");
+        Console.WriteLine($"| submitted (all {tasks}) in s | {submitted.TotalSeconds:0.00} | |");
+        Console.WriteLine($"| all finished in s | {clock.Elapsed.TotalSeconds:0.0} | |");
+        Console.WriteLine($"| completed | {completed} | {tasks} |");
+        Console.WriteLine($"| lost (not finished or failed) | {tasks - completed} | 0 |");
+        Console.WriteLine($"| run more than once | {reruns} | 0 |");
+        Console.WriteLine($"| tasks/s end to end | {tasks / clock.Elapsed.TotalSeconds:0.00} | |");
+        return completed == tasks ? 0 : 1;
     }
 
     private static string Token()
