@@ -104,14 +104,26 @@ public sealed class AgentPoolGrain(
         {
             return null;
         }
+        return await TakeNextAsync(worker: null);
+    }
+
+    /// <summary>Moves the head of the queue in flight (assigned to <paramref name="worker"/> when pushed), durably.</summary>
+    private async Task<WorkItem> TakeNextAsync(string? worker)
+    {
         var next = S.Queue[0];
         S.Queue.RemoveAt(0);
         S.InFlight[next.WorkId] = next;
+        if (worker is not null)
+        {
+            S.Assigned[next.WorkId] = worker;
+        }
         await state.WriteOrUndoAsync(() =>
         {
+            S.Assigned.Remove(next.WorkId);
             S.InFlight.Remove(next.WorkId);
             S.Queue.Insert(0, next);
         });
+        ReportQueue();
         return next;
     }
 
@@ -175,17 +187,7 @@ public sealed class AgentPoolGrain(
             {
                 return; // slots taken by pulled work
             }
-            var next = S.Queue[0];
-            S.Queue.RemoveAt(0);
-            S.InFlight[next.WorkId] = next;
-            S.Assigned[next.WorkId] = worker;
-            await state.WriteOrUndoAsync(() =>
-            {
-                S.Assigned.Remove(next.WorkId);
-                S.InFlight.Remove(next.WorkId);
-                S.Queue.Insert(0, next);
-            });
-            ReportQueue();
+            var next = await TakeNextAsync(worker);
             await GrainFactory.GetGrain<IAgentWorkerGrain>(worker).RunAsync(next.WorkId);
         }
     }

@@ -153,9 +153,7 @@ public sealed class GpuSchedulerGrain(
         _allocations.Clear();
         foreach (var (id, parts) in S.Committed)
         {
-            _allocations[id] = parts.Select(p => cluster.Commit(
-                ToPlacementRequest(p.Request) with { Id = p.AllocationId },
-                new Placement(Array.FindIndex(specs, n => n.Name == p.Node), p.GpuIndices, p.GpuMilli, p.NumaNode))).ToList();
+            _allocations[id] = Replay(cluster, parts);
         }
         return _cluster = cluster;
     }
@@ -236,11 +234,14 @@ public sealed class GpuSchedulerGrain(
         }
         foreach (var id in evicted.Select(p => RequestIdOf(p.AllocationId)).Distinct())
         {
-            _allocations[id] = S.Committed[id].Select(p => cluster.Commit(
-                ToPlacementRequest(p.Request) with { Id = p.AllocationId },
-                new Placement(Array.FindIndex(cluster.Nodes, n => n.Name == p.Node), p.GpuIndices, p.GpuMilli, p.NumaNode))).ToList();
+            _allocations[id] = Replay(cluster, S.Committed[id]);
         }
     }
+
+    /// <summary>Puts committed parts back into the placer's model (on activation, and after a failed placement's undo).</summary>
+    private static List<Allocation> Replay(ClusterState cluster, IEnumerable<CommittedPart> parts) => parts.Select(p => cluster.Commit(
+        ToPlacementRequest(p.Request) with { Id = p.AllocationId },
+        new Placement(Array.FindIndex(cluster.Nodes, n => n.Name == p.Node), p.GpuIndices, p.GpuMilli, p.NumaNode))).ToList();
 
     private GpuScheduleResult Result(string requestId, IReadOnlyList<string> evicted) => new(
         true, null,

@@ -63,13 +63,9 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
             request.PageSize, request.PageToken,
             NeuroRoles.SeesAllTenants(context.GetHttpContext().User) ? null : NeuroRoles.TenantOf(context.GetHttpContext().User)));
         var response = new ListTasksResponse { NextPageToken = page.NextPageToken ?? "" };
-        foreach (var entry in page.Entries)
-        {
-            if (await Task(entry.TaskId).GetAsync() is { } view)
-            {
-                response.Tasks.Add(ToMessage(view));
-            }
-        }
+        // One page's tasks are read together, not one round trip after another.
+        var views = await System.Threading.Tasks.Task.WhenAll(page.Entries.Select(e => Task(e.TaskId).GetAsync()));
+        response.Tasks.AddRange(views.OfType<AgentTaskView>().Select(ToMessage));
         return response;
     }
 

@@ -95,7 +95,7 @@ public static class SessionBenchmark
         // The same baseline behind an HTTP endpoint, for a like-for-like comparison with the REST front door.
         await using (var web = await StartBaselineServerAsync(baseline))
         {
-            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = new Uri(web.Urls.First()) };
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = new Uri(web.Url) };
             Func<int, Func<Task>> RestBaselineCaller(string tag) => c => TurnLoop($"{run}-rbase-{tag}-{c}", turnsPerSession,
                 async id => (await http.PostAsync($"/baseline/sessions/{id}", null)).EnsureSuccessStatusCode(),
                 async id => (await http.PostAsJsonAsync($"/baseline/sessions/{id}/turns", new { role = "user", content, prompt_tokens = 50 })).EnsureSuccessStatusCode());
@@ -129,13 +129,8 @@ public static class SessionBenchmark
         };
     }
 
-    private static async Task<WebApplication> StartBaselineServerAsync(StatelessRedisTurns baseline)
+    private static Task<LocalSite> StartBaselineServerAsync(StatelessRedisTurns baseline) => LocalSite.StartAsync(app =>
     {
-        // An empty content root: the silo's appsettings.json sits in this output folder, and its Kestrel endpoints must not apply here.
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Directory.CreateTempSubdirectory("neuro-site-").FullName });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls($"http://127.0.0.1:{FreePort.Next()}");
-        var app = builder.Build();
         app.MapPost("/baseline/sessions/{id}", async (string id) =>
         {
             await baseline.OpenAsync(id);
@@ -146,9 +141,7 @@ public static class SessionBenchmark
             await baseline.AppendAsync(id, turn.role, turn.content, turn.prompt_tokens);
             return Results.Ok();
         });
-        await app.StartAsync();
-        return app;
-    }
+    });
 
     private sealed record BaselineTurn(string role, string content, int prompt_tokens);
 

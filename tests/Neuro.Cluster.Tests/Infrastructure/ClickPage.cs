@@ -1,35 +1,9 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Neuro.Testing;
 
 namespace Neuro.Cluster.Tests.Infrastructure;
-
-/// <summary>A small web server on a free loopback port for what the tests' browsers and agents talk to.</summary>
-public sealed class LocalSite : IAsyncDisposable
-{
-    private readonly WebApplication _app;
-
-    private LocalSite(WebApplication app) => _app = app;
-
-    public string Url => _app.Urls.First();
-
-    public static async Task<LocalSite> StartAsync(Action<WebApplication> map)
-    {
-        // An empty content root: the silo's appsettings.json sits in this output folder, and its Kestrel endpoints must not apply here.
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Directory.CreateTempSubdirectory("neuro-site-").FullName });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls($"http://127.0.0.1:{FreePort.Next()}");
-        var app = builder.Build();
-        map(app);
-        await app.StartAsync();
-        return new LocalSite(app);
-    }
-
-    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
-}
 
 /// <summary>The test page: an input and a button at known places on an 800x600 screen (input centre (0.375, 0.2), button
 /// centre (0.25, 0.375)); clicking the button sends the input's text back to the page's server, which records it —
