@@ -92,17 +92,28 @@ public sealed class BatchingTests(TinyModelFixture fx) : IClassFixture<TinyModel
         var e2 = await Unbatched(p2, 40);
         using var s1 = new SequenceState();
         using var s2 = new SequenceState();
+        // The slow reader takes its first token, then stops reading until the fast stream has finished: no timing race,
+        // the pause is certain (a sleep per token raced the fast stream on a loaded 2-core CI machine).
+        var fastFinished = new TaskCompletionSource();
         var slow = Task.Run(async () =>
         {
             var l = new List<int>();
-            await foreach (var t in batcher.GenerateAsync(s1, p1, G(20))) { l.Add(t.TokenId); await Task.Delay(15); }
+            await foreach (var t in batcher.GenerateAsync(s1, p1, G(20)))
+            {
+                l.Add(t.TokenId);
+                if (l.Count == 1)
+                {
+                    await fastFinished.Task;
+                }
+            }
             return l;
         });
         var fast = Task.Run(() => Prompts.Collect(batcher.GenerateAsync(s2, p2, G(40))));
-        var fastDone = await fast;
+        var fastDone = await fast.WaitAsync(TimeSpan.FromSeconds(60)); // a batcher blocked by the paused reader would time out here
         Assert.False(slow.IsCompleted, "the slow reader should still be reading when the fast one is done");
         // while paused, the slow stream's sequence could not have run ahead by more than the buffer (+1 in flight)
         Assert.True(s1.Tokens.Count - p1.Length <= 20);
+        fastFinished.SetResult();
         Assert.Equal(e2, fastDone);
         Assert.Equal(e1, await slow);
     }
