@@ -20,7 +20,9 @@ dotnet build Neuro.Orleans.sln -c Release -nologo -v q -clp:ErrorsOnly
 log=$(mktemp)
 set +e
 dotnet test Neuro.Orleans.sln -c Release --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log" \
-  | grep -E --line-buffered '^\s*(Passed|Failed|Skipped) [A-Z]|^\s*(Total tests|Passed|Failed|Skipped): [0-9]|Error Message|Assert|failover \(' 
+  | awk '/Error Message:|Stack Trace:/ { tail = 8 }
+         tail > 0 { print; tail--; fflush(); next }
+         /^[[:space:]]*(Passed|Failed|Skipped) [A-Z]|^[[:space:]]*(Total tests|Passed|Failed|Skipped): [0-9]|failover \(/ { print; fflush() }'
 status=${PIPESTATUS[0]}
 set -e
 # VSTest prints, per test assembly, "Passed: N" / "Failed: N" / "Skipped: N" lines; add them up.
