@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test in the solution. Installs what the tests need when it is missing: Debian's redis-server (the test
 # fixtures start their own on a free loopback port and stop it afterwards) and chromium (the agent runtime's local
-# browser, driven headless). Prints "N passed, N failed" at the end.
+# browser, driven headless) and python3-aiortc (the WebRTC peer, with libvpx and libopus). Prints "N passed, N failed" at the end.
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v dotnet >/dev/null || { echo "test.sh: the .NET 10 SDK (dotnet) is required" >&2; exit 1; }
@@ -9,6 +9,8 @@ command -v dotnet >/dev/null || { echo "test.sh: the .NET 10 SDK (dotnet) is req
 need=()
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# aiortc plays the Neko server in the WebRTC interop tests; it brings libvpx7 and libopus0, which our stack P/Invokes.
+/usr/bin/python3 -c 'import aiortc' 2>/dev/null || need+=(python3-aiortc)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "test.sh: installing ${need[*]} with apt-get"
