@@ -1,6 +1,8 @@
 using Neuro.Abstractions;
 using Neuro.Agents;
+using Microsoft.Extensions.Options;
 using Neuro.Core.Sessions;
+using Neuro.Core.Tasks;
 
 namespace Neuro.Grains;
 
@@ -21,6 +23,8 @@ public sealed class AgentTaskState
 public sealed class AgentTaskGrain(
     [PersistentState("task", NeuroStorage.Name)] IPersistentState<AgentTaskState> state,
     IArtifactStore artifacts,
+    ITaskIndexStore index,
+    IOptions<TaskQuotaOptions> quotas,
     NeuroClock clock) : Grain, IAgentTaskGrain
 {
     private static readonly TimeSpan ScreenshotTtl = TimeSpan.FromDays(1);
@@ -36,6 +40,13 @@ public sealed class AgentTaskGrain(
             return View(); // a retried submit is not queued twice
         }
         Validate(spec);
+        var quota = quotas.Value;
+        if (!await index.TryReserveActiveAsync(spec.Tenant, Id, quota.LimitFor(spec.Tenant)))
+        {
+            throw new NeuroRequestException(NeuroErrorKind.ResourceExhausted, "tenant",
+                $"tenant '{spec.Tenant}' already has {quota.LimitFor(spec.Tenant)} queued or running tasks (its quota); retry when one finishes")
+            { RetryAfterSeconds = quota.RetryAfterSeconds };
+        }
         var pool = GrainFactory.GetGrain<IAgentPoolGrain>(spec.Pool);
         S.Spec = spec;
         S.Status = AgentTaskStatus.Queued;
@@ -50,6 +61,7 @@ public sealed class AgentTaskGrain(
             // Not queued (e.g. the pool is not configured: NotFound naming "pool"), so not accepted: leave nothing behind.
             await state.ClearStateAsync();
             state.State = new AgentTaskState();
+            await index.ReleaseActiveAsync(spec.Tenant, Id);
             throw;
         }
         await IndexAsync();
@@ -167,8 +179,7 @@ public sealed class AgentTaskGrain(
         await IndexAsync();
     }
 
-    private Task IndexAsync() =>
-        GrainFactory.GetGrain<ITaskIndexGrain>("default").UpsertAsync(new TaskIndexEntry(Id, Name(S.Status), S.CreatedAt, S.Spec!.Pool, S.Spec.Tenant));
+    private Task IndexAsync() => index.UpsertAsync(new IndexedTask(Id, Name(S.Status), S.CreatedAt, S.Spec!.Pool, S.Spec.Tenant));
 
     private static void Validate(AgentTaskSpec spec)
     {

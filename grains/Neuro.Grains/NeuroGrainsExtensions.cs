@@ -17,6 +17,11 @@ public static class NeuroGrainsExtensions
         {
             options.Bind(configuration.GetSection(SessionLimits.Section));
         }
+        var quotas = silo.Services.AddOptions<Neuro.Core.Tasks.TaskQuotaOptions>();
+        if (configuration is not null)
+        {
+            quotas.Bind(configuration.GetSection(Neuro.Core.Tasks.TaskQuotaOptions.Section));
+        }
         silo.Services.TryAddSingleton(_ => new NeuroClock(TimeProvider.System));
         var modelSection = configuration?.GetSection("Neuro:Agents:Model");
         silo.Services.TryAddSingleton(new AgentModelSettings(modelSection?.Exists() == true ? modelSection.Get<Neuro.Agents.OpenAiPolicyOptions>() : null));

@@ -3,6 +3,7 @@ using Neuro.Client;
 using Neuro.FrontDoor;
 using Microsoft.Extensions.Options;
 using Neuro.Core.Sessions;
+using Neuro.Core.Tasks;
 using Neuro.Grains;
 using Neuro.Silo.Gpu;
 using Neuro.Storage;
@@ -116,6 +117,7 @@ public static class NeuroHost
             var connecting = new Lazy<Task<IConnectionMultiplexer>>(() => ConnectAsync(redis.Clone()));
             silo.Services.AddSingleton<ISessionStore>(sp => new RedisSessionStore(connecting.Value, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
             silo.Services.AddSingleton<IArtifactStore>(sp => new RedisArtifactStore(connecting.Value, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+            silo.Services.AddSingleton<ITaskIndexStore>(sp => new RedisTaskIndexStore(connecting.Value, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         }
         else
         {
@@ -123,6 +125,7 @@ public static class NeuroHost
             silo.UseInMemoryReminderService();
             silo.Services.AddSingleton<ISessionStore, InMemorySessionStore>();
             silo.Services.AddSingleton<IArtifactStore, InMemoryArtifactStore>();
+            silo.Services.AddSingleton<ITaskIndexStore, InMemoryTaskIndexStore>();
         }
         // Readable JSON in storage, with no CLR type names: moving or renaming a state class does not orphan data.
         silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();

@@ -28,6 +28,9 @@ public sealed class NeuroRequestException : Exception
 
     [Id(1)] public string? Field { get; init; }
 
+    /// <summary>For <see cref="NeuroErrorKind.ResourceExhausted"/>: when the caller may try again.</summary>
+    [Id(2)] public int? RetryAfterSeconds { get; init; }
+
     public static NeuroRequestException Invalid(string field, string message) => new(NeuroErrorKind.InvalidArgument, field, message);
 
     public static NeuroRequestException NotFound(string field, string message) => new(NeuroErrorKind.NotFound, field, message);

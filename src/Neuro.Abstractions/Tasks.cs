@@ -91,13 +91,11 @@ public sealed record AgentTaskStep(
     [property: Id(7)] double ActionMs,
     [property: Id(8)] bool HasScreenshot);
 
-/// <summary>The list of tasks for filtering and paging (one per cluster for now: "default").</summary>
+/// <summary>Reads the task list for filtering and paging. A stateless worker over the silo's task index store, so the
+/// front door can list tasks while running as a plain Orleans client.</summary>
 [Alias("neuro.task-index")]
 public interface ITaskIndexGrain : IGrainWithStringKey
 {
-    [Alias("upsert")]
-    Task UpsertAsync(TaskIndexEntry entry);
-
     [Alias("query")]
     Task<TaskPage> QueryAsync(TaskQuery query);
 }

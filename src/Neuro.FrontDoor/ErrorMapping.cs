@@ -67,6 +67,10 @@ internal sealed class NeuroErrorInterceptor : Interceptor
     private static RpcException Map(NeuroRequestException e, ServerCallContext context)
     {
         context.GetHttpContext().Items[ItemKey] = e;
+        if (e.RetryAfterSeconds is { } wait)
+        {
+            context.GetHttpContext().Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         var trailers = new Metadata();
         if (e.Field is not null)
         {
