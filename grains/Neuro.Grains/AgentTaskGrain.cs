@@ -1,5 +1,6 @@
 using Neuro.Abstractions;
 using Neuro.Agents;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Neuro.Core.Sessions;
 using Neuro.Core.Tasks;
@@ -18,6 +19,7 @@ public sealed class AgentTaskState
     public string? Worker { get; set; }
     public int Attempts { get; set; }
     public List<AgentTaskStep> Steps { get; set; } = [];
+    public WebhookDeliveryView? Webhook { get; set; }
 }
 
 public sealed class AgentTaskGrain(
@@ -25,9 +27,13 @@ public sealed class AgentTaskGrain(
     IArtifactStore artifacts,
     ITaskIndexStore index,
     IOptions<TaskQuotaOptions> quotas,
-    NeuroClock clock) : Grain, IAgentTaskGrain
+    Neuro.Webhooks.Webhooks webhooks,
+    WebhookDeliveries deliveries,
+    NeuroClock clock) : Grain, IAgentTaskGrain, IRemindable
 {
     private static readonly TimeSpan ScreenshotTtl = TimeSpan.FromDays(1);
+    private const string WebhookReminder = "webhook";
+    private static readonly JsonSerializerOptions PayloadJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     private AgentTaskState S => state.State;
 
@@ -39,7 +45,7 @@ public sealed class AgentTaskGrain(
         {
             return View(); // a retried submit is not queued twice
         }
-        Validate(spec);
+        await ValidateAsync(spec);
         var quota = quotas.Value;
         if (!await index.TryReserveActiveAsync(spec.Tenant, Id, quota.LimitFor(spec.Tenant)))
         {
@@ -81,7 +87,7 @@ public sealed class AgentTaskGrain(
         {
             throw NeuroRequestException.Invalid("pool", "a queued task cannot move to another pool");
         }
-        Validate(spec);
+        await ValidateAsync(spec);
         var before = S.Spec;
         S.Spec = spec;
         await state.WriteOrUndoAsync(() => S.Spec = before);
@@ -175,11 +181,83 @@ public sealed class AgentTaskGrain(
         S.Answer = answer;
         S.Error = error;
         S.FinishedAt = clock.Now;
+        if (S.Spec!.CallbackUrl is not null)
+        {
+            // Pending in the same write as the terminal state: a crash after it still delivers (the reminder resumes).
+            S.Webhook = new WebhookDeliveryView("pending", 0, null, null, null);
+        }
         await state.WriteStateAsync();
         await IndexAsync();
+        if (S.Webhook is { Status: "pending" })
+        {
+            await this.RegisterOrUpdateReminder(WebhookReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            deliveries.Schedule(Id);
+        }
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != WebhookReminder)
+        {
+            return;
+        }
+        if (S.Webhook is { Status: "pending" })
+        {
+            deliveries.Schedule(Id); // a no-op while this silo is already delivering it
+        }
+        else if (await this.GetReminder(WebhookReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+    }
+
+    public Task<WebhookJob?> GetWebhookJobAsync()
+    {
+        if (S.Webhook is not { Status: "pending" } || S.Spec?.CallbackUrl is not { } url)
+        {
+            return Task.FromResult<WebhookJob?>(null);
+        }
+        var status = Name(S.Status);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            Event = $"task.{status}",
+            TaskId = Id,
+            Status = status,
+            S.Answer,
+            S.Error,
+            Steps = S.Steps.Count,
+            S.Attempts,
+            S.CreatedAt,
+            S.StartedAt,
+            S.FinishedAt,
+        }, PayloadJson);
+        return Task.FromResult<WebhookJob?>(new WebhookJob(url, $"task.{status}", body));
+    }
+
+    public async Task RecordWebhookAsync(bool delivered, int attempts, int? statusCode, string? error)
+    {
+        if (S.Webhook is not { Status: "pending" } pending)
+        {
+            return;
+        }
+        S.Webhook = new WebhookDeliveryView(delivered ? "delivered" : "failed", pending.Attempts + attempts, statusCode, error, delivered ? clock.Now : null);
+        await state.WriteOrUndoAsync(() => S.Webhook = pending);
+        if (await this.GetReminder(WebhookReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
     }
 
     private Task IndexAsync() => index.UpsertAsync(new IndexedTask(Id, Name(S.Status), S.CreatedAt, S.Spec!.Pool, S.Spec.Tenant));
+
+    private async Task ValidateAsync(AgentTaskSpec spec)
+    {
+        Validate(spec);
+        if (spec.CallbackUrl is { } url && await webhooks.RefusalAsync(url) is { } refusal)
+        {
+            throw NeuroRequestException.Invalid("callback_url", refusal);
+        }
+    }
 
     private static void Validate(AgentTaskSpec spec)
     {
@@ -212,5 +290,5 @@ public sealed class AgentTaskGrain(
     private AgentTaskView View() => new(
         Id, Name(S.Status), S.Spec!, S.CreatedAt, S.StartedAt, S.FinishedAt,
         (S.StartedAt ?? S.CreatedAt) + TimeSpan.FromSeconds(S.Spec!.TimeoutSeconds),
-        S.Answer, S.Error, S.Steps.Count, S.Attempts, S.Worker);
+        S.Answer, S.Error, S.Steps.Count, S.Attempts, S.Worker, S.Webhook);
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Neuro.Core.Sessions;
+using Neuro.Webhooks;
 using Orleans.Runtime.Placement;
 
 namespace Neuro.Grains;
@@ -27,6 +28,9 @@ public static class NeuroGrainsExtensions
         silo.Services.TryAddSingleton(new AgentModelSettings(modelSection?.Exists() == true ? modelSection.Get<Neuro.Agents.OpenAiPolicyOptions>() : null));
         silo.Services.TryAddSingleton<IAgentEnvironmentFactory>(_ => new ChromiumEnvironmentFactory(
             new Neuro.Agents.ChromiumOptions { Executable = configuration?["Neuro:Agents:Chromium"] ?? "/usr/bin/chromium" }));
+        silo.Services.AddNeuroWebhooks(configuration);
+        silo.Services.TryAddSingleton<WebhookDeliveries>();
+        silo.Services.AddHostedService(sp => sp.GetRequiredService<WebhookDeliveries>());
         silo.Services.AddPlacementDirector<ResourceOwnerPlacement, ResourceOwnerPlacementDirector>();
         return silo;
     }

@@ -35,6 +35,14 @@ public interface IAgentTaskGrain : IGrainWithStringKey
 
     [Alias("finish")]
     Task FinishAsync(string status, string? answer, string? error);
+
+    /// <summary>Delivery side: the webhook to post, or null when none is pending.</summary>
+    [Alias("webhook-job")]
+    Task<WebhookJob?> GetWebhookJobAsync();
+
+    /// <summary>Delivery side: how the attempt series ended.</summary>
+    [Alias("webhook-result")]
+    Task RecordWebhookAsync(bool delivered, int attempts, int? statusCode, string? error);
 }
 
 /// <summary>Runs tasks of one pool, one at a time per slot. Key: "{pool}/{slot}".</summary>
@@ -62,7 +70,8 @@ public sealed record AgentTaskSpec(
     [property: Id(8)] string? StartUrl = null,
     [property: Id(9)] string Pool = "default",
     [property: Id(10)] int Priority = 0,
-    [property: Id(11)] string Tenant = "default");
+    [property: Id(11)] string Tenant = "default",
+    [property: Id(12)] string? CallbackUrl = null);
 
 [GenerateSerializer, Immutable, Alias("neuro.agent-task-view")]
 public sealed record AgentTaskView(
@@ -77,7 +86,25 @@ public sealed record AgentTaskView(
     [property: Id(8)] string? Error,
     [property: Id(9)] int Steps,
     [property: Id(10)] int Attempts,
-    [property: Id(11)] string? Worker);
+    [property: Id(11)] string? Worker,
+    [property: Id(12)] WebhookDeliveryView? Webhook = null);
+
+/// <summary>Delivery of a task's result to its callback_url: pending until a terminal state has been posted (2xx) or
+/// the retries ran out.</summary>
+[GenerateSerializer, Immutable, Alias("neuro.webhook-delivery-view")]
+public sealed record WebhookDeliveryView(
+    [property: Id(0)] string Status,
+    [property: Id(1)] int Attempts,
+    [property: Id(2)] int? LastStatusCode,
+    [property: Id(3)] string? LastError,
+    [property: Id(4)] DateTimeOffset? DeliveredAt);
+
+/// <summary>A webhook the silo's delivery loop should post now.</summary>
+[GenerateSerializer, Immutable, Alias("neuro.webhook-job")]
+public sealed record WebhookJob(
+    [property: Id(0)] string Url,
+    [property: Id(1)] string Event,
+    [property: Id(2)] byte[] Body);
 
 [GenerateSerializer, Immutable, Alias("neuro.agent-task-step")]
 public sealed record AgentTaskStep(

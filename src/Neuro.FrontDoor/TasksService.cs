@@ -16,13 +16,8 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
     public override async Task<AgentTask> CreateTask(CreateTaskRequest request, ServerCallContext context)
     {
         var id = string.IsNullOrEmpty(request.TaskId) ? $"task_{Guid.NewGuid():N}" : CheckId(request.TaskId);
-        if (request.CallbackUrl.Length > 0)
-        {
-            // Webhook delivery is not built yet; refusing beats accepting a URL that will never be called.
-            throw NeuroRequestException.Invalid("callback_url", "webhooks are not supported yet; poll GET /api/v1/tasks/{task_id}");
-        }
         var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
-            request.Options, request.Actions, request.StartUrl, request.Pool, request.Priority) with { Tenant = NeuroRoles.TenantOf(context.GetHttpContext().User) };
+            request.Options, request.Actions, request.StartUrl, request.Pool, request.Priority, request.CallbackUrl) with { Tenant = NeuroRoles.TenantOf(context.GetHttpContext().User) };
         var view = await grains.GetGrain<IAgentTaskGrain>(id).SubmitAsync(spec);
         return ToMessage(Visible(view, context) ?? throw NeuroRequestException.Invalid("task_id", "is taken")); // another tenant's id
     }
@@ -35,7 +30,7 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
     {
         var current = await VisibleAsync(request.TaskId, context);
         var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
-            request.Options, request.Actions, request.StartUrl, current.Spec.Pool, request.Priority) with { Tenant = current.Spec.Tenant };
+            request.Options, request.Actions, request.StartUrl, current.Spec.Pool, request.Priority, request.CallbackUrl) with { Tenant = current.Spec.Tenant };
         return ToMessage(await Task(request.TaskId).UpdateAsync(spec));
     }
 
@@ -111,13 +106,13 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
     private static NeuroRequestException NotFound(string id) => NeuroRequestException.NotFound("task_id", $"task '{id}' does not exist");
 
     private static AgentTaskSpec Spec(string task, string mode, int? maxSteps, int? timeout, TaskOptions? options,
-        IEnumerable<Struct> actions, string startUrl, string pool, int priority)
+        IEnumerable<Struct> actions, string startUrl, string pool, int priority, string callbackUrl)
     {
         var (width, height) = Resolution(options?.ScreenResolution);
         var script = actions.Select(a => JsonFormatter.Default.Format(a)).ToArray();
         return new AgentTaskSpec(task, mode.Length == 0 ? "web" : mode, maxSteps ?? 20, timeout ?? 300, width, height,
             options?.SaveScreenshots ?? false, script.Length == 0 ? null : script, startUrl.Length == 0 ? null : startUrl,
-            pool.Length == 0 ? "default" : pool, priority);
+            pool.Length == 0 ? "default" : pool, priority, CallbackUrl: callbackUrl.Length == 0 ? null : callbackUrl);
     }
 
     private static (int, int) Resolution(string? text)
@@ -152,6 +147,18 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
             Pool = v.Spec.Pool,
             Options = new TaskOptions { ScreenResolution = $"{v.Spec.Width}x{v.Spec.Height}", SaveScreenshots = v.Spec.SaveScreenshots },
         };
+        if (v.Spec.CallbackUrl is { } callback)
+        {
+            m.CallbackUrl = callback;
+        }
+        if (v.Webhook is { } hook)
+        {
+            m.Webhook = new WebhookDelivery
+            {
+                Status = hook.Status, Attempts = hook.Attempts, LastStatusCode = hook.LastStatusCode ?? 0, LastError = hook.LastError ?? "",
+                DeliveredAt = hook.DeliveredAt is { } at ? Timestamp.FromDateTimeOffset(at) : null,
+            };
+        }
         if (v.StartedAt is { } started)
         {
             m.StartedAt = Timestamp.FromDateTimeOffset(started);

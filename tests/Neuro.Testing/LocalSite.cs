@@ -13,12 +13,12 @@ public sealed class LocalSite : IAsyncDisposable
 
     public string Url => _app.Urls.First();
 
-    public static async Task<LocalSite> StartAsync(Action<WebApplication> map)
+    public static async Task<LocalSite> StartAsync(Action<WebApplication> map, string host = "127.0.0.1")
     {
         // An empty content root: the silo's appsettings.json sits in this output folder, and its Kestrel endpoints must not apply here.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Directory.CreateTempSubdirectory("neuro-site-").FullName });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls($"http://127.0.0.1:{FreePort.Next()}");
+        builder.WebHost.UseUrls($"http://{host}:{FreePort.Next()}");
         var app = builder.Build();
         map(app);
         await app.StartAsync();

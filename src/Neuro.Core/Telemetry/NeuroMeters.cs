@@ -17,6 +17,8 @@ public static class NeuroMeters
     public static readonly Counter<long> SessionTokens = Meter.CreateCounter<long>("session.tokens", description: "Tokens recorded on acknowledged turns, by kind (prompt|completion).");
     public static readonly Counter<long> SessionActivations = Meter.CreateCounter<long>("session.activations", description: "Session grain activations (a handoff shows up as a reactivation).");
     public static readonly Counter<long> PoolEnqueued = Meter.CreateCounter<long>("pool.enqueued", description: "Work items queued on agent pools.");
+    public static readonly Counter<long> WebhookDeliveries = Meter.CreateCounter<long>("webhook.deliveries", description: "Webhook deliveries finished, by result (delivered|failed).");
+    public static readonly Counter<long> WebhookAttempts = Meter.CreateCounter<long>("webhook.attempts", description: "HTTP attempts made delivering webhooks.");
     public static readonly Counter<long> RequestsRefused = Meter.CreateCounter<long>("requests.refused", description: "Requests refused with a 4xx, by kind.");
 }
 
