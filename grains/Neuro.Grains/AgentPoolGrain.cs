@@ -4,44 +4,54 @@ using Neuro.Core.Telemetry;
 
 namespace Neuro.Grains;
 
+/// <summary>The pool's spec and counters. The queue itself lives in <see cref="IWorkQueueStore"/>, item by item.</summary>
 public sealed class AgentPoolState
 {
     public AgentPoolSpec? Spec { get; set; }
     public int Ready { get; set; }
     public int Warming { get; set; }
-    /// <summary>Kept in dispatch order: priority descending, FIFO within a priority.</summary>
-    public List<WorkItem> Queue { get; set; } = [];
-    public Dictionary<string, WorkItem> InFlight { get; set; } = new(StringComparer.Ordinal);
-    /// <summary>Which agent worker ("{pool}/{slot}") runs each in-flight item; absent for pulled work.</summary>
-    public Dictionary<string, string> Assigned { get; set; } = new(StringComparer.Ordinal);
     public long CompletedItems { get; set; }
     public long CompletedOutputTokens { get; set; }
 }
 
 public sealed class AgentPoolGrain(
     [PersistentState("pool", NeuroStorage.Name)] IPersistentState<AgentPoolState> state,
+    IWorkQueueStore store,
     NeuroClock clock) : Grain, IAgentPoolGrain, IRemindable
 {
     private const string DispatchReminder = "dispatch";
 
+    // In dispatch order (priority descending, then arrival). Every change is stored first, then applied here.
+    private readonly List<QueuedWork> _queue = [];
+    private readonly HashSet<string> _queued = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, QueuedWork> _inFlight = new(StringComparer.Ordinal);
+    private long _nextSeq;
+
     private AgentPoolState S => state.State;
+
+    private string Pool => this.GetPrimaryKeyString();
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        // Work that was running when this pool's previous activation went away (silo lost) has no worker any more:
-        // queue it again at the front. The task grain's run guard keeps a finished task from running twice.
-        if (S.Assigned.Count > 0)
+        var (queued, inFlight) = await store.LoadAsync(Pool, cancellationToken);
+        foreach (var item in queued)
         {
-            foreach (var workId in S.Assigned.Keys.ToArray())
-            {
-                if (S.InFlight.Remove(workId, out var item))
-                {
-                    S.Queue.Insert(0, item);
-                }
-            }
-            S.Assigned.Clear();
-            await state.WriteStateAsync();
+            Insert(item);
         }
+        _nextSeq = queued.Concat(inFlight).Select(w => w.Seq + 1).DefaultIfEmpty(0).Max();
+        foreach (var item in inFlight)
+        {
+            if (item.Worker is null)
+            {
+                _inFlight[item.WorkId] = item; // pulled work: its caller still owns it
+                continue;
+            }
+            // Pushed work that was running when this pool's previous activation went away (silo lost) has no worker any
+            // more: queue it again at its old place. The task grain's run guard keeps a finished task from running twice.
+            await store.RequeueAsync(Pool, item, cancellationToken);
+            Insert(item with { Worker = null });
+        }
+        ReportQueue();
         await DispatchAsync();
     }
 
@@ -77,52 +87,42 @@ public sealed class AgentPoolGrain(
         {
             throw NeuroRequestException.Invalid(item.PromptTokens < 0 ? "prompt_tokens" : "max_output_tokens", "must be 0 or more");
         }
-        var existing = S.Queue.FindIndex(w => w.WorkId == item.WorkId);
-        if (existing >= 0)
+        if (_queued.Contains(item.WorkId))
         {
-            return existing + 1; // a retried enqueue is not queued twice
+            return _queue.FindIndex(w => w.WorkId == item.WorkId) + 1; // a retried enqueue is not queued twice
         }
-        if (S.InFlight.ContainsKey(item.WorkId))
+        if (_inFlight.ContainsKey(item.WorkId))
         {
             throw new NeuroRequestException(NeuroErrorKind.Conflict, "work_id", $"work '{item.WorkId}' is already running");
         }
-        var queued = item with { EnqueuedAt = clock.Now };
-        var index = PoolRules.InsertionIndex(S.Queue, queued.Priority, w => w.Priority);
-        S.Queue.Insert(index, queued);
-        await state.WriteOrUndoAsync(() => S.Queue.RemoveAt(index));
-        NeuroMeters.PoolEnqueued.Add(1, new KeyValuePair<string, object?>("pool", this.GetPrimaryKeyString()));
+        var queued = new QueuedWork(item.WorkId, item.SessionId, item.Priority, item.PromptTokens, item.MaxOutputTokens, clock.Now, _nextSeq);
+        await store.EnqueueAsync(Pool, queued);
+        _nextSeq++;
+        var position = Insert(queued) + 1;
+        NeuroMeters.PoolEnqueued.Add(1, new KeyValuePair<string, object?>("pool", Pool));
         ReportQueue();
-        var position = index + 1;
         await DispatchAsync();
-        return S.Queue.Contains(queued) ? position : 0;
+        return _queued.Contains(queued.WorkId) ? position : 0;
     }
 
     public async Task<WorkItem?> DequeueAsync()
     {
         RequireSpec();
-        if (S.Queue.Count == 0 || PoolRules.FreeSlots(S.Ready, S.Spec!.MaxConcurrencyPerReplica, S.InFlight.Count) == 0)
+        if (_queue.Count == 0 || PoolRules.FreeSlots(S.Ready, S.Spec!.MaxConcurrencyPerReplica, _inFlight.Count) == 0)
         {
             return null;
         }
-        return await TakeNextAsync(worker: null);
+        return ToWorkItem(await TakeNextAsync(worker: null));
     }
 
     /// <summary>Moves the head of the queue in flight (assigned to <paramref name="worker"/> when pushed), durably.</summary>
-    private async Task<WorkItem> TakeNextAsync(string? worker)
+    private async Task<QueuedWork> TakeNextAsync(string? worker)
     {
-        var next = S.Queue[0];
-        S.Queue.RemoveAt(0);
-        S.InFlight[next.WorkId] = next;
-        if (worker is not null)
-        {
-            S.Assigned[next.WorkId] = worker;
-        }
-        await state.WriteOrUndoAsync(() =>
-        {
-            S.Assigned.Remove(next.WorkId);
-            S.InFlight.Remove(next.WorkId);
-            S.Queue.Insert(0, next);
-        });
+        var next = _queue[0] with { Worker = worker };
+        await store.StartAsync(Pool, next);
+        _queue.RemoveAt(0);
+        _queued.Remove(next.WorkId);
+        _inFlight[next.WorkId] = next;
         ReportQueue();
         return next;
     }
@@ -134,21 +134,16 @@ public sealed class AgentPoolGrain(
         {
             throw NeuroRequestException.Invalid("output_tokens", "must be 0 or more");
         }
-        if (!S.InFlight.Remove(workId, out var item))
+        if (!_inFlight.ContainsKey(workId))
         {
             throw NeuroRequestException.NotFound("work_id", $"no running work '{workId}'");
         }
-        var worker = S.Assigned.GetValueOrDefault(workId);
-        S.Assigned.Remove(workId);
+        await store.CompleteAsync(Pool, workId);
+        _inFlight.Remove(workId);
         S.CompletedItems++;
         S.CompletedOutputTokens += outputTokens;
         await state.WriteOrUndoAsync(() =>
         {
-            S.InFlight[workId] = item;
-            if (worker is not null)
-            {
-                S.Assigned[workId] = worker;
-            }
             S.CompletedItems--;
             S.CompletedOutputTokens -= outputTokens;
         });
@@ -158,14 +153,13 @@ public sealed class AgentPoolGrain(
     public async Task<bool> CancelQueuedAsync(string workId)
     {
         RequireSpec();
-        var index = S.Queue.FindIndex(w => w.WorkId == workId);
-        if (index < 0)
+        if (!_queued.Contains(workId))
         {
             return false;
         }
-        var item = S.Queue[index];
-        S.Queue.RemoveAt(index);
-        await state.WriteOrUndoAsync(() => S.Queue.Insert(index, item));
+        await store.RemoveQueuedAsync(Pool, workId);
+        _queue.RemoveAt(_queue.FindIndex(w => w.WorkId == workId));
+        _queued.Remove(workId);
         ReportQueue();
         return true;
     }
@@ -177,12 +171,11 @@ public sealed class AgentPoolGrain(
         {
             return; // replicas pull their work
         }
-        var pool = this.GetPrimaryKeyString();
         var slots = S.Ready * S.Spec.MaxConcurrencyPerReplica;
-        while (S.Queue.Count > 0 && S.InFlight.Count < slots)
+        while (_queue.Count > 0 && _inFlight.Count < slots)
         {
-            var busy = S.Assigned.Values.ToHashSet(StringComparer.Ordinal);
-            var worker = Enumerable.Range(0, slots).Select(i => $"{pool}/{i}").FirstOrDefault(w => !busy.Contains(w));
+            var busy = _inFlight.Values.Select(w => w.Worker).OfType<string>().ToHashSet(StringComparer.Ordinal);
+            var worker = Enumerable.Range(0, slots).Select(i => $"{Pool}/{i}").FirstOrDefault(w => !busy.Contains(w));
             if (worker is null)
             {
                 return; // slots taken by pulled work
@@ -205,13 +198,25 @@ public sealed class AgentPoolGrain(
         await DispatchAsync();
     }
 
-    private void ReportQueue() => Neuro.Core.Telemetry.AgentMeters.QueueDepth(this.GetPrimaryKeyString(), S.Queue.Count);
+    /// <summary>Adds an item at its place in dispatch order; returns its index.</summary>
+    private int Insert(QueuedWork item)
+    {
+        var index = _queue.BinarySearch(item, QueuedWork.DispatchOrder);
+        index = index < 0 ? ~index : index;
+        _queue.Insert(index, item);
+        _queued.Add(item.WorkId);
+        return index;
+    }
+
+    private static WorkItem ToWorkItem(QueuedWork w) => new(w.WorkId, w.SessionId, w.Priority, w.PromptTokens, w.MaxOutputTokens, w.EnqueuedAt);
+
+    private void ReportQueue() => AgentMeters.QueueDepth(Pool, _queue.Count);
 
     private void RequireSpec()
     {
         if (S.Spec is null)
         {
-            throw NeuroRequestException.NotFound("pool", $"agent pool '{this.GetPrimaryKeyString()}' is not configured");
+            throw NeuroRequestException.NotFound("pool", $"agent pool '{Pool}' is not configured");
         }
     }
 
@@ -219,13 +224,13 @@ public sealed class AgentPoolGrain(
     {
         var spec = S.Spec!;
         var now = clock.Now;
-        var oldest = S.Queue.Count == 0 ? TimeSpan.Zero : now - S.Queue.Min(w => w.EnqueuedAt);
+        var oldest = _queue.Count == 0 ? TimeSpan.Zero : now - _queue.Min(w => w.EnqueuedAt);
         return new AgentPoolStatus(
-            this.GetPrimaryKeyString(), spec, S.Ready, S.Warming, S.Queue.Count,
-            S.Queue.Sum(w => (long)w.PromptTokens + w.MaxOutputTokens),
+            Pool, spec, S.Ready, S.Warming, _queue.Count,
+            _queue.Sum(w => (long)w.PromptTokens + w.MaxOutputTokens),
             oldest < TimeSpan.Zero ? TimeSpan.Zero : oldest,
-            S.InFlight.Count, S.CompletedItems, S.CompletedOutputTokens,
+            _inFlight.Count, S.CompletedItems, S.CompletedOutputTokens,
             PoolRules.WarmTarget(S.Ready, spec.MinReplicas, spec.MaxReplicas, spec.PrewarmPercent),
-            PoolRules.FreeSlots(S.Ready, spec.MaxConcurrencyPerReplica, S.InFlight.Count));
+            PoolRules.FreeSlots(S.Ready, spec.MaxConcurrencyPerReplica, _inFlight.Count));
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using Neuro.Client;
 using Neuro.FrontDoor;
 using Microsoft.Extensions.Options;
+using Neuro.Core.Pools;
 using Neuro.Core.Sessions;
 using Neuro.Core.Tasks;
 using Neuro.Grains;
@@ -118,6 +119,7 @@ public static class NeuroHost
             silo.Services.AddSingleton<ISessionStore>(sp => new RedisSessionStore(connecting.Value, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
             silo.Services.AddSingleton<IArtifactStore>(sp => new RedisArtifactStore(connecting.Value, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
             silo.Services.AddSingleton<ITaskIndexStore>(sp => new RedisTaskIndexStore(connecting.Value, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
+            silo.Services.AddSingleton<IWorkQueueStore>(sp => new RedisWorkQueueStore(connecting.Value, sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId));
         }
         else
         {
@@ -126,6 +128,7 @@ public static class NeuroHost
             silo.Services.AddSingleton<ISessionStore, InMemorySessionStore>();
             silo.Services.AddSingleton<IArtifactStore, InMemoryArtifactStore>();
             silo.Services.AddSingleton<ITaskIndexStore, InMemoryTaskIndexStore>();
+            silo.Services.AddSingleton<IWorkQueueStore, InMemoryWorkQueueStore>();
         }
         // Readable JSON in storage, with no CLR type names: moving or renaming a state class does not orphan data.
         silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();

@@ -133,3 +133,57 @@ public sealed class TaskIndexStoreTests(RedisServer redis) : IAsyncLifetime
         Assert.Equal(new TaskCursor(5, "a|b"), TaskCursor.TryDecode(new TaskCursor(5, "a|b").Encode()));
     }
 }
+
+/// <summary>The <see cref="Neuro.Core.Pools.IWorkQueueStore"/> contract against Redis and memory: what a pool grain
+/// reloads after each kind of change.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class WorkQueueStoreTests(RedisServer redis) : IAsyncLifetime
+{
+    private ConnectionMultiplexer _connection = null!;
+
+    public async Task InitializeAsync() => _connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+
+    public async Task DisposeAsync() => await _connection.DisposeAsync();
+
+    public static TheoryData<string> Stores => ["redis", "memory"];
+
+    private Neuro.Core.Pools.IWorkQueueStore Store(string kind) => kind == "redis"
+        ? new RedisWorkQueueStore(Task.FromResult<IConnectionMultiplexer>(_connection), $"svc-{Guid.NewGuid():N}")
+        : new Neuro.Core.Pools.InMemoryWorkQueueStore();
+
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task Each_change_is_what_a_reload_sees(string kind)
+    {
+        var store = Store(kind);
+        var t0 = new DateTimeOffset(2026, 3, 1, 0, 0, 0, TimeSpan.Zero);
+        var items = Enumerable.Range(0, 5).Select(i => new Neuro.Core.Pools.QueuedWork($"w{i}", i == 0 ? "s" : null, i % 2, i, 2 * i, t0.AddSeconds(i), i)).ToArray();
+        foreach (var item in items)
+        {
+            await store.EnqueueAsync("p", item);
+        }
+        await store.StartAsync("p", items[1] with { Worker = "p/0" });
+        await store.StartAsync("p", items[2]);
+        await store.CompleteAsync("p", "w2");
+        await store.RemoveQueuedAsync("p", "w3");
+        await store.StartAsync("p", items[4] with { Worker = "p/1" });
+        await store.RequeueAsync("p", items[4] with { Worker = "p/1" });
+
+        var (queued, inFlight) = await store.LoadAsync("p");
+        Assert.Equal(new[] { items[0], items[4] }, queued.OrderBy(w => w.Seq));
+        Assert.Equal(new[] { items[1] with { Worker = "p/0" } }, inFlight);
+        var (otherQueued, otherInFlight) = await store.LoadAsync("another-pool");
+        Assert.Empty(otherQueued);
+        Assert.Empty(otherInFlight);
+    }
+
+    [Fact]
+    public void Dispatch_order_is_priority_first_then_arrival()
+    {
+        var t0 = DateTimeOffset.UnixEpoch;
+        var a = new Neuro.Core.Pools.QueuedWork("a", null, 0, 0, 0, t0, 1);
+        var b = new Neuro.Core.Pools.QueuedWork("b", null, 5, 0, 0, t0, 2);
+        var c = new Neuro.Core.Pools.QueuedWork("c", null, 0, 0, 0, t0, 0);
+        Assert.Equal(new[] { b, c, a }, new[] { a, b, c }.Order(Neuro.Core.Pools.QueuedWork.DispatchOrder));
+    }
+}

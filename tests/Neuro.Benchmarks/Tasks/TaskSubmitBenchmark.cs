@@ -31,6 +31,7 @@ public static class TaskSubmitBenchmark
             ["Neuro:Auth:SigningKey"] = Key,
             ["Neuro:Auth:RequestsPerMinute"] = "0",
             ["Neuro:Agents:DefaultPoolWorkers"] = "0",
+            ["Neuro:Quotas:MaxActiveTasksPerTenant"] = "1000000", // nothing runs here, so every submitted task stays active
             ["Neuro:Dashboard"] = "false",
         });
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = silo.Rest };
