@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 command -v dotnet >/dev/null || { echo "run.sh: the .NET 10 SDK (dotnet) is required" >&2; exit 1; }
 dotnet build silo/Neuro.Silo/Neuro.Silo.csproj -c Release -nologo -v q -clp:ErrorsOnly
-exec dotnet silo/Neuro.Silo/bin/Release/net10.0/Neuro.Silo.dll --Neuro:Auth:Mode=off "$@"
+exec dotnet silo/Neuro.Silo/bin/Release/net10.0/Neuro.Silo.dll --Neuro:Auth:Mode=off --Neuro:Telemetry:LogFormat=text "$@"

@@ -54,6 +54,8 @@ public sealed class AgentTaskGrain(
             { RetryAfterSeconds = quota.RetryAfterSeconds };
         }
         var pool = GrainFactory.GetGrain<IAgentPoolGrain>(spec.Pool);
+        // The run happens later, maybe on another silo: it joins the submit's trace through this id.
+        spec = spec with { TraceParent = System.Diagnostics.Activity.Current?.Id };
         S.Spec = spec;
         S.Status = AgentTaskStatus.Queued;
         S.CreatedAt = clock.Now;
@@ -89,6 +91,7 @@ public sealed class AgentTaskGrain(
         }
         await ValidateAsync(spec);
         var before = S.Spec;
+        spec = spec with { TraceParent = before.TraceParent };
         S.Spec = spec;
         await state.WriteOrUndoAsync(() => S.Spec = before);
         return View();

@@ -34,13 +34,13 @@ public sealed class ChromiumEnvironmentFactory(ChromiumOptions options) : IAgent
     }
 }
 
-/// <summary>One agent slot of a pool. Runs its task's step loop in the background (so the grain keeps answering, e.g. a
-/// cancel), reports each step to the task grain, and tells the pool when the slot is free again.</summary>
 /// <summary>The model policy for tasks that carry no scripted actions: an OpenAI-compatible chat-completions endpoint
 /// (vLLM serving ShowUI, UI-TARS, Qwen-VL...), configured under <c>Neuro:Agents:Model</c>. Absent = scripted tasks only.</summary>
 public sealed record AgentModelSettings(OpenAiPolicyOptions? Options);
 
-public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, AgentModelSettings model, ILogger<AgentWorkerGrain> log) : Grain, IAgentWorkerGrain
+/// <summary>One agent slot of a pool. Runs its task's step loop in the background (so the grain keeps answering, e.g. a
+/// cancel), reports each step to the task grain, and tells the pool when the slot is free again.</summary>
+public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environments, AgentModelSettings model, ILogger<AgentWorkerGrain> log) : Grain, IAgentWorkerGrain
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
 
@@ -98,8 +98,12 @@ public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, Agen
             }
             var run = new AgentRun(spec.Task, spec.Mode == "phone" ? AgentMode.Phone : AgentMode.Web, spec.MaxSteps,
                 TimeSpan.FromSeconds(spec.TimeoutSeconds), spec.SaveScreenshots);
+            using var span = AgentTracing.Source.StartActivity("agent.task", System.Diagnostics.ActivityKind.Internal, spec.TraceParent);
+            span?.SetTag("task_id", taskId);
+            span?.SetTag("agent_id", worker);
             var started = System.Diagnostics.Stopwatch.StartNew();
             var outcome = "failed";
+            var actions = 0;
             Neuro.Core.Telemetry.AgentMeters.AgentStarted();
             try
             {
@@ -108,10 +112,9 @@ public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, Agen
                 await using var environment = await environments.CreateAsync(spec, cancellationToken);
                 var result = await AgentLoop.RunAsync(run, environment, policy, cancellationToken,
                     step => task.ReportStepAsync(ToContract(step), step.Screenshot));
+                actions = result.Steps.Count(s => s.Action is not null);
                 outcome = AgentTaskGrain.Name(AgentTaskRules.From(result.Outcome));
                 await task.FinishAsync(outcome, result.Answer, result.Error);
-                log.LogInformation("task {TaskId} on {Worker}: {Outcome} after {Steps} steps in {Duration} ms",
-                    taskId, worker, outcome, result.Steps.Count, started.ElapsedMilliseconds);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -121,6 +124,8 @@ public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, Agen
             finally
             {
                 Neuro.Core.Telemetry.AgentMeters.AgentStopped(spec.Mode, outcome, started.Elapsed);
+                span?.SetTag("outcome", outcome);
+                LogTaskFinished(taskId, worker, "task_finished", started.Elapsed.TotalSeconds, actions, outcome == "completed", outcome);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -137,6 +142,11 @@ public sealed class AgentWorkerGrain(IAgentEnvironmentFactory environments, Agen
             await pool.CompleteAsync(taskId, 0);
         }
     }
+
+    // The seed's structured log record (§6.2): one per finished task, with these field names in the JSON log.
+    [LoggerMessage(Level = LogLevel.Information, EventName = "task_finished",
+        Message = "task {task_id} on {agent_id}: {event} {outcome} in {duration} s, {actions_executed} actions, success={success}")]
+    private partial void LogTaskFinished(string task_id, string agent_id, string @event, double duration, int actions_executed, bool success, string outcome);
 
     private static AgentTaskStep ToContract(AgentStep s) => new(
         s.Number, s.Action?.Kind, s.Action?.Value, s.Action?.Position is { } p ? [p.X, p.Y] : null, s.ModelOutput, s.Error,

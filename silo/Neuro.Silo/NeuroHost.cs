@@ -26,6 +26,7 @@ public static class NeuroHost
         configure?.Invoke(builder);
         var options = builder.Configuration.GetSection(NeuroSiloOptions.Section).Get<NeuroSiloOptions>() ?? new NeuroSiloOptions();
         options.Validate();
+        var telemetry = builder.AddNeuroTelemetry();
 
         // Endpoints come from Kestrel:Endpoints (appsettings.json): REST on an HTTP/1.1 port and gRPC on an HTTP/2 port,
         // because cleartext HTTP/2 needs prior knowledge, which Kestrel only accepts on an HTTP/2-only endpoint.
@@ -34,11 +35,25 @@ public static class NeuroHost
 
         if (options.IsFrontDoorOnly)
         {
-            builder.UseOrleansClient(client => client.UseNeuroCluster(ClientOptionsFor(options)));
+            builder.UseOrleansClient(client =>
+            {
+                client.UseNeuroCluster(ClientOptionsFor(options));
+                if (telemetry.TracingOn)
+                {
+                    client.AddActivityPropagation();
+                }
+            });
         }
         else
         {
-            builder.UseOrleans(silo => ConfigureSilo(silo, options, builder.Configuration));
+            builder.UseOrleans(silo =>
+            {
+                ConfigureSilo(silo, options, builder.Configuration);
+                if (telemetry.TracingOn)
+                {
+                    silo.AddActivityPropagation(); // grain calls carry the caller's trace context
+                }
+            });
             // Registered after the silo, so it starts once the silo is up.
             builder.Services.Configure<GpuInventoryOptions>(builder.Configuration.GetSection(GpuInventoryOptions.Section));
             builder.Services.AddHostedService<GpuInventoryService>();

@@ -5,6 +5,7 @@ app.Lifetime.ApplicationStarted.Register(() =>
 {
     var rest = app.Configuration["Kestrel:Endpoints:Rest:Url"];
     var grpc = app.Configuration["Kestrel:Endpoints:Grpc:Url"];
-    Console.WriteLine($"Neuro is up. REST: {rest}/api/v1/health  gRPC (h2c): {grpc}  metrics: {rest}/api/v1/metrics  dashboard: {rest}/dashboard");
+    // Logged, not printed: with JSON logs every stdout line stays one JSON object.
+    app.Logger.LogInformation("Neuro is up. REST: {Rest}/api/v1/health  gRPC (h2c): {Grpc}  metrics: {Rest}/api/v1/metrics  dashboard: {Rest}/dashboard", rest, grpc, rest, rest);
 });
 await app.RunAsync();

@@ -71,7 +71,8 @@ public sealed record AgentTaskSpec(
     [property: Id(9)] string Pool = "default",
     [property: Id(10)] int Priority = 0,
     [property: Id(11)] string Tenant = "default",
-    [property: Id(12)] string? CallbackUrl = null);
+    [property: Id(12)] string? CallbackUrl = null,
+    [property: Id(13)] string? TraceParent = null);
 
 [GenerateSerializer, Immutable, Alias("neuro.agent-task-view")]
 public sealed record AgentTaskView(

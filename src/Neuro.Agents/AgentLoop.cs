@@ -32,6 +32,15 @@ public sealed record AgentRunResult(AgentOutcome Outcome, string? Answer, string
 /// <param name="MaxConsecutiveParseErrors">A model that keeps writing unparseable output fails the task instead of burning every step.</param>
 public sealed record AgentRun(string Task, AgentMode Mode = AgentMode.Web, int MaxSteps = 20, TimeSpan? Timeout = null, bool SaveScreenshots = false, int MaxConsecutiveParseErrors = 3);
 
+/// <summary>Spans of the agent runtime: one "agent.step" per step (screenshot, policy, action), under whatever span is
+/// current when the loop runs (the worker's "agent.task", itself under the submit request's trace).</summary>
+public static class AgentTracing
+{
+    public const string SourceName = "Neuro.Agents";
+
+    public static readonly ActivitySource Source = new(SourceName, "1.0");
+}
+
 /// <summary>The step loop: screenshot → policy → parse → act, until ANSWER, max steps, the timeout, or cancellation.
 /// Cancellation reaches every await in the loop, so a cancelled task stops within the step in progress.</summary>
 public static class AgentLoop
@@ -52,6 +61,8 @@ public static class AgentLoop
         {
             for (var n = 1; n <= run.MaxSteps; n++)
             {
+                using var span = AgentTracing.Source.StartActivity("agent.step");
+                span?.SetTag("agent.step", n);
                 var (width, height) = await environment.GetScreenSizeAsync(ct);
                 var screenshot = await environment.ScreenshotAsync(ct);
                 var clock = Stopwatch.StartNew();
@@ -92,6 +103,7 @@ public static class AgentLoop
 
         async Task Record(AgentStep step)
         {
+            Activity.Current?.SetTag("agent.action", step.Action?.Kind ?? "unparsed");
             steps.Add(step);
             if (onStep is not null)
             {

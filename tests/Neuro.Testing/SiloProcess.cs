@@ -7,10 +7,12 @@ namespace Neuro.Testing;
 public sealed class SiloProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _output;
 
-    private SiloProcess(Process process, Uri rest, Uri grpc, int gatewayPort, string clusterId)
+    private SiloProcess(Process process, System.Collections.Concurrent.ConcurrentQueue<string> output, Uri rest, Uri grpc, int gatewayPort, string clusterId)
     {
         _process = process;
+        _output = output;
         Rest = rest;
         Grpc = grpc;
         GatewayPort = gatewayPort;
@@ -26,6 +28,9 @@ public sealed class SiloProcess : IAsyncDisposable
     public string ClusterId { get; }
 
     public int ProcessId => _process.Id;
+
+    /// <summary>What the process wrote to stdout and stderr so far, line by line.</summary>
+    public IReadOnlyCollection<string> Output => _output;
 
     public static async Task<SiloProcess> StartAsync(IReadOnlyDictionary<string, string> settings, string? clusterId = null, TimeSpan? timeout = null)
     {
@@ -73,7 +78,7 @@ public sealed class SiloProcess : IAsyncDisposable
             {
                 if ((await http.GetAsync(new Uri(rest, "/api/v1/health"))).IsSuccessStatusCode)
                 {
-                    return new SiloProcess(process, rest, grpc, gatewayPort, clusterId);
+                    return new SiloProcess(process, output, rest, grpc, gatewayPort, clusterId);
                 }
             }
             catch (HttpRequestException)

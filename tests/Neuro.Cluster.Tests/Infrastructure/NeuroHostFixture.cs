@@ -24,7 +24,7 @@ public sealed class NeuroHostFixture : IAsyncLifetime
     public Uri GrpcAddress { get; private set; } = null!;
 
     /// <summary>Builds a host with REST and gRPC on fresh loopback ports (read them back with <see cref="RestAddress"/>/<see cref="GrpcAddressOf"/>).</summary>
-    public static WebApplication Build(IDictionary<string, string?> settings) => NeuroHost.Build([], builder =>
+    public static WebApplication Build(IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null) => NeuroHost.Build([], builder =>
     {
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -34,6 +34,7 @@ public sealed class NeuroHostFixture : IAsyncLifetime
         });
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        configure?.Invoke(builder);
     });
 
     public static Uri RestAddress(WebApplication app) => new(app.Configuration["Kestrel:Endpoints:Rest:Url"]!);
