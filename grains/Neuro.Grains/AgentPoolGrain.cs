@@ -112,15 +112,15 @@ public sealed class AgentPoolGrain(
         {
             return null;
         }
-        return ToWorkItem(await TakeNextAsync(worker: null));
+        return ToWorkItem(await TakeAsync(0, worker: null));
     }
 
-    /// <summary>Moves the head of the queue in flight (assigned to <paramref name="worker"/> when pushed), durably.</summary>
-    private async Task<QueuedWork> TakeNextAsync(string? worker)
+    /// <summary>Moves a queued item in flight (assigned to <paramref name="worker"/> when pushed), durably.</summary>
+    private async Task<QueuedWork> TakeAsync(int index, string? worker)
     {
-        var next = _queue[0] with { Worker = worker };
+        var next = _queue[index] with { Worker = worker };
         await store.StartAsync(Pool, next);
-        _queue.RemoveAt(0);
+        _queue.RemoveAt(index);
         _queued.Remove(next.WorkId);
         _inFlight[next.WorkId] = next;
         ReportQueue();
@@ -164,7 +164,9 @@ public sealed class AgentPoolGrain(
         return true;
     }
 
-    /// <summary>Pushes queued work to free agent workers, in queue order, one slot each.</summary>
+    /// <summary>Pushes queued work to free agent workers in queue order: a session's work to that session's worker (one
+    /// at a time, so it waits while the session is busy and later work may pass it), other work to a free slot. Both
+    /// count against the pool's slots.</summary>
     private async Task DispatchAsync()
     {
         if (S.Spec is not { PushToWorkers: true })
@@ -175,15 +177,19 @@ public sealed class AgentPoolGrain(
         while (_queue.Count > 0 && _inFlight.Count < slots)
         {
             var busy = _inFlight.Values.Select(w => w.Worker).OfType<string>().ToHashSet(StringComparer.Ordinal);
-            var worker = Enumerable.Range(0, slots).Select(i => $"{Pool}/{i}").FirstOrDefault(w => !busy.Contains(w));
-            if (worker is null)
+            var freeSlot = Enumerable.Range(0, slots).Select(i => $"{Pool}/{i}").FirstOrDefault(w => !busy.Contains(w));
+            var index = _queue.FindIndex(w => w.SessionId is { } session ? !busy.Contains(SessionWorker(session)) : freeSlot is not null);
+            if (index < 0)
             {
-                return; // slots taken by pulled work
+                return; // slots taken (by pulled work, or sessions still busy)
             }
-            var next = await TakeNextAsync(worker);
-            await GrainFactory.GetGrain<IAgentWorkerGrain>(worker).RunAsync(next.WorkId);
+            var worker = _queue[index].SessionId is { } sessionId ? SessionWorker(sessionId) : freeSlot!;
+            var next = await TakeAsync(index, worker);
+            await GrainFactory.GetGrain<IAgentWorkerGrain>(worker).RunAsync(next.WorkId, Pool);
         }
     }
+
+    private static string SessionWorker(string sessionId) => $"session/{sessionId}";
 
     public async Task SetReplicasAsync(int ready, int warming)
     {

@@ -45,6 +45,10 @@ public sealed class AgentTaskGrain(
         {
             return View(); // a retried submit is not queued twice
         }
+        if (spec.SessionId is { } sessionId)
+        {
+            spec = await BindToSessionAsync(spec, sessionId);
+        }
         await ValidateAsync(spec);
         var quota = quotas.Value;
         if (!await index.TryReserveActiveAsync(spec.Tenant, Id, quota.LimitFor(spec.Tenant)))
@@ -62,7 +66,7 @@ public sealed class AgentTaskGrain(
         await state.WriteStateAsync(); // durable before anyone hears the id
         try
         {
-            await pool.EnqueueAsync(new WorkItem(Id, null, spec.Priority, 0, 0));
+            await pool.EnqueueAsync(new WorkItem(Id, spec.SessionId, spec.Priority, 0, 0));
         }
         catch
         {
@@ -252,6 +256,19 @@ public sealed class AgentTaskGrain(
     }
 
     private Task IndexAsync() => index.UpsertAsync(new IndexedTask(Id, Name(S.Status), S.CreatedAt, S.Spec!.Pool, S.Spec.Tenant));
+
+    /// <summary>A task of an agent session runs in the session's environment: its mode, screen and pool are the session's.</summary>
+    private async Task<AgentTaskSpec> BindToSessionAsync(AgentTaskSpec spec, string sessionId)
+    {
+        Errors.ThrowIf(ConversationState.ValidateId(sessionId, new SessionLimits()));
+        var session = await GrainFactory.GetGrain<ISessionGrain>(sessionId).GetAsync();
+        // Another tenant's session answers like a missing one.
+        if (session?.Agent is not { } agent || agent.Tenant != spec.Tenant)
+        {
+            throw NeuroRequestException.NotFound("session_id", $"no agent session '{sessionId}' (open one with POST /api/v1/sessions and an \"agent\" object)");
+        }
+        return spec with { Mode = agent.Mode, Width = agent.Width, Height = agent.Height, Pool = agent.Pool, StartUrl = spec.StartUrl ?? agent.StartUrl };
+    }
 
     private async Task ValidateAsync(AgentTaskSpec spec)
     {

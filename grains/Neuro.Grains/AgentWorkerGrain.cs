@@ -44,7 +44,21 @@ public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environmen
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
 
-    public Task RunAsync(string taskId)
+    // An agent session's environment, kept between its tasks (null for pool slots, which start fresh every task).
+    private IAgentEnvironment? _kept;
+
+    private bool KeepsEnvironment => this.GetPrimaryKeyString().StartsWith("session/", StringComparison.Ordinal);
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_kept is not null)
+        {
+            await _kept.DisposeAsync();
+            _kept = null;
+        }
+    }
+
+    public Task RunAsync(string taskId, string pool)
     {
         var cancel = new CancellationTokenSource();
         if (!_running.TryAdd(taskId, cancel))
@@ -60,7 +74,7 @@ public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environmen
         {
             try
             {
-                await ExecuteAsync(grains, worker, taskId, cancel.Token);
+                await ExecuteAsync(grains, worker, pool, taskId, cancel.Token);
             }
             finally
             {
@@ -80,10 +94,10 @@ public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environmen
         return Task.CompletedTask;
     }
 
-    private async Task ExecuteAsync(IGrainFactory grains, string worker, string taskId, CancellationToken cancellationToken)
+    private async Task ExecuteAsync(IGrainFactory grains, string worker, string poolName, string taskId, CancellationToken cancellationToken)
     {
         var task = grains.GetGrain<IAgentTaskGrain>(taskId);
-        var pool = grains.GetGrain<IAgentPoolGrain>(worker[..worker.IndexOf('/')]);
+        var pool = grains.GetGrain<IAgentPoolGrain>(poolName);
         try
         {
             var spec = await task.StartAsync(worker);
@@ -109,9 +123,28 @@ public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environmen
             {
                 using var modelPolicy = spec.Actions is null ? new OpenAiPolicy(model.Options!) : null;
                 IAgentPolicy policy = modelPolicy is not null ? modelPolicy : new ScriptedPolicy(spec.Actions!);
-                await using var environment = await environments.CreateAsync(spec, cancellationToken);
-                var result = await AgentLoop.RunAsync(run, environment, policy, cancellationToken,
-                    step => task.ReportStepAsync(ToContract(step), step.Screenshot));
+                var kept = KeepsEnvironment;
+                var environment = kept ? _kept ??= await environments.CreateAsync(spec, cancellationToken) : await environments.CreateAsync(spec, cancellationToken);
+                AgentRunResult result;
+                try
+                {
+                    result = await AgentLoop.RunAsync(run, environment, policy, cancellationToken,
+                        step => task.ReportStepAsync(ToContract(step), step.Screenshot));
+                }
+                catch when (kept)
+                {
+                    // A broken environment is not kept: the session's next task starts a fresh one.
+                    _kept = null;
+                    await environment.DisposeAsync();
+                    throw;
+                }
+                finally
+                {
+                    if (!kept)
+                    {
+                        await environment.DisposeAsync();
+                    }
+                }
                 actions = result.Steps.Count(s => s.Action is not null);
                 outcome = AgentTaskGrain.Name(AgentTaskRules.From(result.Outcome));
                 await task.FinishAsync(outcome, result.Answer, result.Error);

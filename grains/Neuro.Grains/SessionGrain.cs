@@ -33,11 +33,23 @@ public sealed class SessionGrain(
     {
         Errors.ThrowIf(ConversationState.ValidateId(Id, _limits));
         Errors.ThrowIf(ConversationState.ValidateOpen(request.IdleTtl, _limits));
+        if (request.Agent is { } agent)
+        {
+            if (Neuro.Agents.AgentTaskRules.ValidateEnvironment(agent.Mode, agent.Width, agent.Height, agent.StartUrl) is { } bad)
+            {
+                throw NeuroRequestException.Invalid($"agent.{bad.Field}", bad.Message);
+            }
+            if (await GrainFactory.GetGrain<IAgentPoolGrain>(agent.Pool).GetStatusAsync() is null)
+            {
+                throw NeuroRequestException.NotFound("agent.pool", $"agent pool '{agent.Pool}' is not configured");
+            }
+        }
         await ExpireIfIdleAsync();
         if (!_state.Opened)
         {
             var opened = new ConversationState();
-            opened.Open(request.Pool, request.Model, request.IdleTtl, _limits, clock.Now);
+            opened.Open(request.Pool, request.Model, request.IdleTtl, _limits, clock.Now,
+                request.Agent is { } a ? new AgentBinding(a.Mode, a.Width, a.Height, a.StartUrl, a.Pool, a.Tenant) : null);
             await store.SaveMetaAsync(Id, opened.ToMeta());
             _state = opened;
             NeuroMeters.SessionsOpened.Add(1);
@@ -157,7 +169,8 @@ public sealed class SessionGrain(
 
     private SessionSnapshot Snapshot() => new(
         Id, _state.Pool, _state.Model, _state.CreatedAt, _state.LastActivityAt, _state.ExpiresAt,
-        _state.Turns.Select(ToContract).ToArray(), _state.PromptTokens, _state.CompletionTokens, silo.Name);
+        _state.Turns.Select(ToContract).ToArray(), _state.PromptTokens, _state.CompletionTokens, silo.Name,
+        _state.Agent is { } a ? new AgentSessionSpec(a.Mode, a.Width, a.Height, a.StartUrl, a.Pool, a.Tenant) : null);
 
     private static Turn ToContract(TurnRecord t) => new(t.Seq, t.Role, t.Content, t.PromptTokens, t.CompletionTokens, t.CreatedAt);
 }

@@ -34,7 +34,18 @@ public interface ISessionGrain : IGrainWithStringKey
 public sealed record SessionOpenRequest(
     [property: Id(0)] string? Pool = null,
     [property: Id(1)] string? Model = null,
-    [property: Id(2)] TimeSpan? IdleTtl = null);
+    [property: Id(2)] TimeSpan? IdleTtl = null,
+    [property: Id(3)] AgentSessionSpec? Agent = null);
+
+/// <summary>An agent session: tasks submitted with its id run in order in one environment that is kept between them.</summary>
+[GenerateSerializer, Immutable, Alias("neuro.agent-session-spec")]
+public sealed record AgentSessionSpec(
+    [property: Id(0)] string Mode,
+    [property: Id(1)] int Width,
+    [property: Id(2)] int Height,
+    [property: Id(3)] string? StartUrl,
+    [property: Id(4)] string Pool,
+    [property: Id(5)] string Tenant);
 
 [GenerateSerializer, Immutable, Alias("neuro.turn-input")]
 public sealed record TurnInput(
@@ -72,4 +83,5 @@ public sealed record SessionSnapshot(
     [property: Id(6)] IReadOnlyList<Turn> Turns,
     [property: Id(7)] long PromptTokens,
     [property: Id(8)] long CompletionTokens,
-    [property: Id(9)] string Silo);
+    [property: Id(9)] string Silo,
+    [property: Id(10)] AgentSessionSpec? Agent = null);

@@ -45,13 +45,14 @@ public interface IAgentTaskGrain : IGrainWithStringKey
     Task RecordWebhookAsync(bool delivered, int attempts, int? statusCode, string? error);
 }
 
-/// <summary>Runs tasks of one pool, one at a time per slot. Key: "{pool}/{slot}".</summary>
+/// <summary>Runs tasks, one at a time: key "{pool}/{slot}" for a pool's agent slot (a fresh environment per task), or
+/// "session/{session id}" for an agent session (one environment kept between the session's tasks).</summary>
 [Alias("neuro.agent-worker")]
 public interface IAgentWorkerGrain : IGrainWithStringKey
 {
     /// <summary>Starts the task in the background and returns at once.</summary>
     [Alias("run")]
-    Task RunAsync(string taskId);
+    Task RunAsync(string taskId, string pool);
 
     [Alias("cancel")]
     Task CancelAsync(string taskId);
@@ -72,7 +73,8 @@ public sealed record AgentTaskSpec(
     [property: Id(10)] int Priority = 0,
     [property: Id(11)] string Tenant = "default",
     [property: Id(12)] string? CallbackUrl = null,
-    [property: Id(13)] string? TraceParent = null);
+    [property: Id(13)] string? TraceParent = null,
+    [property: Id(14)] string? SessionId = null);
 
 [GenerateSerializer, Immutable, Alias("neuro.agent-task-view")]
 public sealed record AgentTaskView(

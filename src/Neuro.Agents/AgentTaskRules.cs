@@ -42,10 +42,6 @@ public static class AgentTaskRules
         {
             return ("task", $"must be at most {MaxTaskChars} characters (got {task.Length})");
         }
-        if (mode is not (null or "" or "web" or "phone"))
-        {
-            return ("mode", "must be web or phone");
-        }
         if (maxSteps is < 1 or > MaxStepsLimit)
         {
             return ("max_steps", $"must be between 1 and {MaxStepsLimit}");
@@ -54,9 +50,9 @@ public static class AgentTaskRules
         {
             return ("timeout", $"must be between 1 and {(int)MaxTimeout.TotalSeconds} seconds");
         }
-        if (width is < 64 or > 8192 || height is < 64 or > 8192)
+        if (ValidateEnvironment(mode, width, height, null) is { } environment)
         {
-            return ("options.screen_resolution", "width and height must be between 64 and 8192");
+            return environment;
         }
         if (script is { Count: > MaxScriptActions })
         {
@@ -72,6 +68,20 @@ public static class AgentTaskRules
                     return ($"actions[{i}]", bad.Error!);
                 }
             }
+        }
+        return ValidateEnvironment(mode, width, height, startUrl);
+    }
+
+    /// <summary>Checks what an environment is made from (a task's, or an agent session's kept across tasks).</summary>
+    public static (string Field, string Message)? ValidateEnvironment(string? mode, int width, int height, string? startUrl)
+    {
+        if (mode is not (null or "" or "web" or "phone"))
+        {
+            return ("mode", "must be web or phone");
+        }
+        if (width is < 64 or > 8192 || height is < 64 or > 8192)
+        {
+            return ("options.screen_resolution", "width and height must be between 64 and 8192");
         }
         if (startUrl is { Length: > 0 } && (!Uri.TryCreate(startUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https" or "data" or "about")))
         {

@@ -17,9 +17,16 @@ internal sealed class SessionsService(IGrainFactory grains) : Sessions.SessionsB
             throw NeuroRequestException.Invalid("idle_ttl_seconds", "must be 0 (the default) or positive");
         }
         var id = string.IsNullOrEmpty(request.SessionId) ? Guid.NewGuid().ToString("N") : request.SessionId;
+        AgentSessionSpec? agent = null;
+        if (request.Agent is { } a)
+        {
+            var (width, height) = TasksService.Resolution(a.ScreenResolution, "agent.screen_resolution");
+            agent = new AgentSessionSpec(a.Mode.Length == 0 ? "web" : a.Mode, width, height, NullIfEmpty(a.StartUrl),
+                a.Pool.Length == 0 ? "default" : a.Pool, NeuroRoles.TenantOf(context.GetHttpContext().User));
+        }
         var snapshot = await grains.GetGrain<ISessionGrain>(id).OpenAsync(new SessionOpenRequest(
             NullIfEmpty(request.Pool), NullIfEmpty(request.Model),
-            request.IdleTtlSeconds > 0 ? TimeSpan.FromSeconds(request.IdleTtlSeconds) : null));
+            request.IdleTtlSeconds > 0 ? TimeSpan.FromSeconds(request.IdleTtlSeconds) : null, agent));
         return ToMessage(snapshot);
     }
 
@@ -58,6 +65,10 @@ internal sealed class SessionsService(IGrainFactory grains) : Sessions.SessionsB
             Silo = s.Silo,
         };
         message.Turns.AddRange(s.Turns.Select(ToMessage));
+        if (s.Agent is { } a)
+        {
+            message.Agent = new AgentSession { Mode = a.Mode, ScreenResolution = $"{a.Width}x{a.Height}", StartUrl = a.StartUrl ?? "", Pool = a.Pool };
+        }
         return message;
     }
 

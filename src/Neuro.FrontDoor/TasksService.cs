@@ -17,7 +17,8 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
     {
         var id = string.IsNullOrEmpty(request.TaskId) ? $"task_{Guid.NewGuid():N}" : CheckId(request.TaskId);
         var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
-            request.Options, request.Actions, request.StartUrl, request.Pool, request.Priority, request.CallbackUrl) with { Tenant = NeuroRoles.TenantOf(context.GetHttpContext().User) };
+            request.Options, request.Actions, request.StartUrl, request.Pool, request.Priority, request.CallbackUrl)
+            with { Tenant = NeuroRoles.TenantOf(context.GetHttpContext().User), SessionId = request.SessionId.Length == 0 ? null : request.SessionId };
         var view = await grains.GetGrain<IAgentTaskGrain>(id).SubmitAsync(spec);
         return ToMessage(Visible(view, context) ?? throw NeuroRequestException.Invalid("task_id", "is taken")); // another tenant's id
     }
@@ -30,7 +31,8 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
     {
         var current = await VisibleAsync(request.TaskId, context);
         var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
-            request.Options, request.Actions, request.StartUrl, current.Spec.Pool, request.Priority, request.CallbackUrl) with { Tenant = current.Spec.Tenant };
+            request.Options, request.Actions, request.StartUrl, current.Spec.Pool, request.Priority, request.CallbackUrl)
+            with { Tenant = current.Spec.Tenant, SessionId = current.Spec.SessionId };
         return ToMessage(await Task(request.TaskId).UpdateAsync(spec));
     }
 
@@ -115,7 +117,7 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
             pool.Length == 0 ? "default" : pool, priority, CallbackUrl: callbackUrl.Length == 0 ? null : callbackUrl);
     }
 
-    private static (int, int) Resolution(string? text)
+    internal static (int, int) Resolution(string? text, string field = "options.screen_resolution")
     {
         if (string.IsNullOrEmpty(text))
         {
@@ -125,7 +127,7 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
         return parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
                                  && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var h)
             ? (w, h)
-            : throw NeuroRequestException.Invalid("options.screen_resolution", "must look like 1280x800");
+            : throw NeuroRequestException.Invalid(field, "must look like 1280x800");
     }
 
     private static AgentTask ToMessage(AgentTaskView v)
@@ -147,6 +149,10 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
             Pool = v.Spec.Pool,
             Options = new TaskOptions { ScreenResolution = $"{v.Spec.Width}x{v.Spec.Height}", SaveScreenshots = v.Spec.SaveScreenshots },
         };
+        if (v.Spec.SessionId is { } session)
+        {
+            m.SessionId = session;
+        }
         if (v.Spec.CallbackUrl is { } callback)
         {
             m.CallbackUrl = callback;

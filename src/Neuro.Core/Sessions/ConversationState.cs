@@ -9,6 +9,7 @@ public sealed class ConversationState
     public bool Opened { get; set; }
     public string? Pool { get; set; }
     public string? Model { get; set; }
+    public AgentBinding? Agent { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset LastActivityAt { get; set; }
     public TimeSpan IdleTtl { get; set; }
@@ -27,6 +28,7 @@ public sealed class ConversationState
         CreatedAt = CreatedAt,
         LastActivityAt = LastActivityAt,
         IdleTtl = IdleTtl,
+        Agent = Agent,
         Scratch = Scratch,
     };
 
@@ -41,6 +43,7 @@ public sealed class ConversationState
             Opened = true,
             Pool = meta.Pool,
             Model = meta.Model,
+            Agent = meta.Agent,
             CreatedAt = meta.CreatedAt,
             LastActivityAt = last > meta.LastActivityAt ? last : meta.LastActivityAt,
             IdleTtl = meta.IdleTtl,
@@ -84,11 +87,12 @@ public sealed class ConversationState
         return null;
     }
 
-    public void Open(string? pool, string? model, TimeSpan? idleTtl, SessionLimits limits, DateTimeOffset now)
+    public void Open(string? pool, string? model, TimeSpan? idleTtl, SessionLimits limits, DateTimeOffset now, AgentBinding? agent = null)
     {
         Opened = true;
         Pool = pool;
         Model = model;
+        Agent = agent;
         IdleTtl = idleTtl ?? limits.IdleTtl;
         CreatedAt = now;
         LastActivityAt = now;

@@ -24,8 +24,13 @@ public sealed class SessionMeta
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset LastActivityAt { get; set; }
     public TimeSpan IdleTtl { get; set; }
+    public AgentBinding? Agent { get; set; }
     public Dictionary<string, ScratchEntry> Scratch { get; set; } = new(StringComparer.Ordinal);
 }
+
+/// <summary>An agent session's environment: tasks submitted with this session id run one after another in one
+/// environment (same browser, same cookies and page) kept between them.</summary>
+public sealed record AgentBinding(string Mode, int Width, int Height, string? StartUrl, string Pool, string Tenant);
 
 public sealed record StoredSession(SessionMeta Meta, IReadOnlyList<TurnRecord> Turns);
 
