@@ -28,6 +28,12 @@ public static class NeuroGrainsExtensions
         silo.Services.TryAddSingleton(new AgentModelSettings(modelSection?.Exists() == true ? modelSection.Get<Neuro.Agents.OpenAiPolicyOptions>() : null));
         silo.Services.TryAddSingleton<IAgentEnvironmentFactory>(_ => new ChromiumEnvironmentFactory(
             new Neuro.Agents.ChromiumOptions { Executable = configuration?["Neuro:Agents:Chromium"] ?? "/usr/bin/chromium" }));
+        var inference = silo.Services.AddOptions<Neuro.Grains.Inference.InferenceSettings>();
+        if (configuration is not null)
+        {
+            inference.Bind(configuration.GetSection(Neuro.Grains.Inference.InferenceSettings.Section));
+        }
+        silo.Services.TryAddSingleton<Neuro.Grains.Inference.InferenceHost>();
         silo.Services.AddNeuroWebhooks(configuration);
         silo.Services.TryAddSingleton<WebhookDeliveries>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<WebhookDeliveries>());

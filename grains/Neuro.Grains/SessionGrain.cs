@@ -1,5 +1,8 @@
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Options;
 using Neuro.Abstractions;
+using Neuro.Grains.Inference;
+using Neuro.Inference.Generation;
 using Neuro.Core.Sessions;
 using Neuro.Core.Telemetry;
 
@@ -12,11 +15,18 @@ public sealed class SessionGrain(
     ISessionStore store,
     IOptions<SessionLimits> limits,
     NeuroClock clock,
-    ILocalSiloDetails silo) : Grain, ISessionGrain, IRemindable
+    ILocalSiloDetails silo,
+    InferenceHost inference) : Grain, ISessionGrain, IRemindable
 {
     private const string ExpiryReminder = "idle-expiry";
+    private const int MaxGeneratedTokens = 4096;
     private readonly SessionLimits _limits = limits.Value;
     private ConversationState _state = new();
+
+    // The conversation's tokens and KV cache on this silo, kept between turns: a follow-up turn prefills only its new
+    // tokens. Rebuilt from the turn log after a handoff (the next turn then recomputes the cache once).
+    private SequenceState? _sequence;
+    private bool _generating;
 
     private string Id => this.GetPrimaryKeyString();
 
@@ -65,8 +75,111 @@ public sealed class SessionGrain(
     {
         await RequireOpenAsync();
         Errors.ThrowIf(_state.ValidateTurn(turn.Role, turn.Content, turn.PromptTokens, turn.CompletionTokens, _limits));
+        DropSequence(); // the model did not see this turn: rebuild its tokens from the log next time
+        var record = await AppendCoreAsync(turn);
+        return new TurnAck(record.Seq, record.CreatedAt);
+    }
+
+    public async IAsyncEnumerable<GeneratedChunk> GenerateAsync(GenerateRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        Errors.ThrowIf(ConversationState.ValidateId(Id, _limits));
+        await RequireOpenAsync();
+        if (_state.Model is not { } modelName)
+        {
+            throw NeuroRequestException.Invalid("model", "this session was opened without a model; open it with \"model\" to generate");
+        }
+        if (request.MaxTokens is < 1 or > MaxGeneratedTokens)
+        {
+            throw NeuroRequestException.Invalid("max_tokens", $"must be between 1 and {MaxGeneratedTokens}");
+        }
+        if (request.Temperature is < 0 or > 5 || float.IsNaN(request.Temperature))
+        {
+            throw NeuroRequestException.Invalid("temperature", "must be between 0 and 5");
+        }
+        Errors.ThrowIf(_state.ValidateTurn("user", request.Content, 0, 0, _limits));
+        if (_generating)
+        {
+            // Enumeration steps interleave with other calls, so a second stream could start while one runs.
+            throw new NeuroRequestException(NeuroErrorKind.Conflict, "session_id", "this session is already generating an answer");
+        }
+        _generating = true;
+        try
+        {
+            await foreach (var chunk in GenerateCoreAsync(modelName, request, cancellationToken))
+            {
+                yield return chunk;
+            }
+        }
+        finally
+        {
+            _generating = false;
+        }
+    }
+
+    private async IAsyncEnumerable<GeneratedChunk> GenerateCoreAsync(string modelName, GenerateRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var served = await inference.GetAsync(modelName, cancellationToken);
+        var sequence = _sequence ??= new SequenceState(PromptTokens(served, _state.Turns));
+        var prompt = served.Tokenizer.Encode(UserPiece(request.Content));
+        await AppendCoreAsync(new TurnInput("user", request.Content, prompt.Count), prompt);
+
+        var options = new GenerationOptions
+        {
+            MaxNewTokens = request.MaxTokens, Temperature = request.Temperature, Seed = request.Seed, StopSequences = request.Stop ?? [],
+        };
+        var answer = new System.Text.StringBuilder();
+        var produced = 0;
+        var ids = new List<int>();
+        TurnRecord? stored = null;
+        try
+        {
+            await foreach (var token in served.Generator.GenerateAsync(sequence, prompt, options, cancellationToken))
+            {
+                answer.Append(token.Text);
+                ids.Add(token.TokenId);
+                produced++;
+                yield return new GeneratedChunk(token.Index, token.Text, token.TokenId);
+            }
+        }
+        finally
+        {
+            // Cancelled or not, what was generated is the answer the model's cache now holds: keep the log in step.
+            if (produced > 0)
+            {
+                stored = await AppendCoreAsync(new TurnInput("assistant", answer.ToString(), 0, produced), ids);
+            }
+            if (!sequence.Tokens.SequenceEqual(PromptTokens(served, _state.Turns)))
+            {
+                DropSequence(); // e.g. an end-of-sequence token the text does not show: recompute from the log next turn
+            }
+        }
+        yield return new GeneratedChunk(produced, "", -1, (sequence.LastFinishReason ?? FinishReason.Length).ToString().ToLowerInvariant(),
+            stored?.Seq, sequence.LastPrefillTokens);
+    }
+
+    private static string UserPiece(string content) => $"<|user|>\n{content}\n<|assistant|>\n";
+
+    /// <summary>The tokens the model has seen for these turns: the ids recorded with a turn, else its text encoded (user
+    /// turns in the prompt template).</summary>
+    private static IEnumerable<int> PromptTokens(InferenceHost.Served served, IEnumerable<TurnRecord> turns) =>
+        turns.SelectMany(t => t.TokenIds ?? served.Tokenizer.Encode(t.Role == "user" ? UserPiece(t.Content) : t.Content));
+
+    private void DropSequence()
+    {
+        _sequence?.Dispose();
+        _sequence = null;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        DropSequence(); // native KV memory
+        return Task.CompletedTask;
+    }
+
+    private async Task<TurnRecord> AppendCoreAsync(TurnInput turn, IReadOnlyList<int>? tokenIds = null)
+    {
         var mark = _state.Mark();
-        var record = _state.Append(turn.Role, turn.Content, turn.PromptTokens, turn.CompletionTokens, clock.Now);
+        var record = _state.Append(turn.Role, turn.Content, turn.PromptTokens, turn.CompletionTokens, clock.Now, tokenIds);
         await PersistAsync(mark, () => store.AppendAsync(Id, record, _state.IdleTtl));
         NeuroMeters.SessionTurns.Add(1);
         if (turn.PromptTokens > 0)
@@ -77,7 +190,7 @@ public sealed class SessionGrain(
         {
             NeuroMeters.SessionTokens.Add(turn.CompletionTokens, new KeyValuePair<string, object?>("kind", "completion"));
         }
-        return new TurnAck(record.Seq, record.CreatedAt);
+        return record;
     }
 
     public async Task<SessionSnapshot?> GetAsync()

@@ -64,7 +64,24 @@ internal sealed class NeuroErrorInterceptor : Interceptor
         }
     }
 
-    private static RpcException Map(NeuroRequestException e, ServerCallContext context)
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(request, responseStream, context);
+        }
+        catch (NeuroRequestException e)
+        {
+            throw Map(e, context);
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Cancelled, "the caller cancelled"));
+        }
+    }
+
+    internal static RpcException Map(NeuroRequestException e, ServerCallContext context)
     {
         context.GetHttpContext().Items[ItemKey] = e;
         if (e.RetryAfterSeconds is { } wait)

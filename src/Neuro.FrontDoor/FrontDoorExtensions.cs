@@ -37,6 +37,7 @@ public static class FrontDoorExtensions
         app.MapGrpcService<SessionsService>().RequireAuthorization(NeuroRoles.CanView).RequireRateLimiting(SecurityExtensions.RateLimitPolicy);
         app.MapGrpcService<HealthService>();
         app.MapGrpcService<TasksService>().RequireAuthorization(NeuroRoles.CanView).RequireRateLimiting(SecurityExtensions.RateLimitPolicy);
+        app.MapTurnStreaming();
         var openApi = OpenApiDocument.Build(
             [V1.Sessions.Descriptor, V1.Health.Descriptor, V1.Tasks.Descriptor],
             typeof(FrontDoorExtensions).Assembly.GetName().Version?.ToString() ?? "1.0").ToJsonString();

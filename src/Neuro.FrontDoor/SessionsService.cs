@@ -45,8 +45,26 @@ internal sealed class SessionsService(IGrainFactory grains) : Sessions.SessionsB
         return ToMessage(input.Stored(ack));
     }
 
-    private static string RequireId(string id) =>
+    internal static string RequireId(string id) =>
         string.IsNullOrEmpty(id) ? throw NeuroRequestException.Invalid("session_id", "must not be empty") : id;
+
+    [Microsoft.AspNetCore.Authorization.Authorize(Policy = NeuroRoles.CanSubmit)]
+    public override async Task StreamTurn(StreamTurnRequest request, IServerStreamWriter<TokenChunk> responseStream, ServerCallContext context)
+    {
+        var chunks = grains.GetGrain<ISessionGrain>(RequireId(request.SessionId)).GenerateAsync(ToGenerate(request), context.CancellationToken);
+        await foreach (var chunk in chunks.WithCancellation(context.CancellationToken))
+        {
+            await responseStream.WriteAsync(ToMessage(chunk), context.CancellationToken);
+        }
+    }
+
+    internal static GenerateRequest ToGenerate(StreamTurnRequest r) =>
+        new(r.Content, r.MaxTokens == 0 ? 64 : r.MaxTokens, r.Temperature, r.Seed, r.Stop.Count == 0 ? null : r.Stop.ToArray());
+
+    internal static TokenChunk ToMessage(GeneratedChunk c) => new()
+    {
+        Index = c.Index, Text = c.Text, TokenId = c.TokenId, FinishReason = c.FinishReason ?? "", Seq = c.Seq ?? 0, PrefillTokens = c.PrefillTokens ?? 0,
+    };
 
     private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
 

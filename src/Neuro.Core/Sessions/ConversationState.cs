@@ -128,9 +128,9 @@ public sealed class ConversationState
     }
 
     /// <summary>Appends a validated turn. Take a <see cref="Checkpoint"/> first so a failed write can be undone.</summary>
-    public TurnRecord Append(string role, string content, int promptTokens, int completionTokens, DateTimeOffset now)
+    public TurnRecord Append(string role, string content, int promptTokens, int completionTokens, DateTimeOffset now, IReadOnlyList<int>? tokenIds = null)
     {
-        var turn = new TurnRecord(NextSeq++, role, content, promptTokens, completionTokens, now);
+        var turn = new TurnRecord(NextSeq++, role, content, promptTokens, completionTokens, now, tokenIds);
         Turns.Add(turn);
         PromptTokens += promptTokens;
         CompletionTokens += completionTokens;
@@ -200,6 +200,9 @@ public sealed class ConversationState
     }
 }
 
-public sealed record TurnRecord(long Seq, string Role, string Content, int PromptTokens, int CompletionTokens, DateTimeOffset CreatedAt);
+/// <param name="TokenIds">For turns a model took part in: the exact token ids it saw or produced, so a session that moves
+/// to another silo rebuilds the same context whatever the tokenizer's text round trip would give.</param>
+public sealed record TurnRecord(long Seq, string Role, string Content, int PromptTokens, int CompletionTokens, DateTimeOffset CreatedAt,
+    IReadOnlyList<int>? TokenIds = null);
 
 public sealed record ScratchEntry(string Value, DateTimeOffset? ExpiresAt);

@@ -1,0 +1,131 @@
+using System.Collections.Concurrent;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Neuro.Abstractions;
+using Neuro.Inference.Generation;
+using Neuro.Inference.Models;
+using Neuro.Inference.Onnx;
+using Neuro.Inference.Runtime;
+using Neuro.Inference.Tokenization;
+
+namespace Neuro.Grains.Inference;
+
+/// <summary>Bound from <c>Neuro:Inference</c>.</summary>
+public sealed class InferenceSettings
+{
+    public const string Section = "Neuro:Inference";
+
+    /// <summary>Node-local directory models are fetched into (and verified) before they load.</summary>
+    public string CacheDirectory { get; set; } = Path.Combine(Path.GetTempPath(), "neuro-models");
+
+    /// <summary>Memory loaded models may take on this silo.</summary>
+    public long BudgetBytes { get; set; } = 2L << 30;
+
+    public int MaxBatchSize { get; set; } = 16;
+
+    /// <summary>Serves <see cref="InferenceHost.DevModel"/>: a tiny random-weight GPT-style model generated on first
+    /// use, so the dev cluster streams tokens with nothing downloaded (its text is gibberish; its plumbing is real).</summary>
+    public bool DevModel { get; set; } = true;
+
+    public Dictionary<string, InferenceModel> Models { get; set; } = new(StringComparer.Ordinal);
+
+    public ExecutionProviderKind ExecutionProvider { get; set; } = ExecutionProviderKind.Cpu;
+}
+
+/// <summary>A model sessions may name: where its ONNX file is and the sha256 it must have.</summary>
+public sealed class InferenceModel
+{
+    public string Uri { get; set; } = "";
+    public string Sha256 { get; set; } = "";
+    public string Version { get; set; } = "1";
+    public string Variant { get; set; } = "fp32";
+}
+
+/// <summary>
+/// The silo's inference: loads models on demand through the sha256-verified file store and the memory-budget cache, and
+/// keeps one batching generator per model, so every session grain on this silo that uses a model shares its decode steps.
+/// </summary>
+public sealed class InferenceHost(IOptions<InferenceSettings> settings, ILogger<InferenceHost> log) : IDisposable
+{
+    public const string DevModel = "tiny-random";
+
+    public sealed record Served(ITokenGenerator Generator, ITextTokenizer Tokenizer, DecoderModel Model);
+
+    private readonly InferenceSettings _settings = settings.Value;
+    private readonly ConcurrentDictionary<string, Lazy<Task<(Served Served, IDisposable Lease)>>> _served = new(StringComparer.Ordinal);
+    private DecoderModelCache? _cache;
+    private readonly Lock _gate = new();
+
+    public bool Knows(string model) => _settings.Models.ContainsKey(model) || (_settings.DevModel && model == DevModel);
+
+    public async Task<Served> GetAsync(string model, CancellationToken cancellationToken)
+    {
+        if (!Knows(model))
+        {
+            throw NeuroRequestException.NotFound("model", $"model '{model}' is not configured on this cluster (Neuro:Inference:Models)");
+        }
+        var lazy = _served.GetOrAdd(model, name => new Lazy<Task<(Served, IDisposable)>>(() => LoadAsync(name)));
+        try
+        {
+            return (await lazy.Value.WaitAsync(cancellationToken)).Served;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _served.TryRemove(model, out _); // a failed load is retried by the next caller, not cached
+            throw;
+        }
+    }
+
+    private async Task<(Served, IDisposable)> LoadAsync(string name)
+    {
+        var spec = name == DevModel && !_settings.Models.ContainsKey(name) ? await WriteDevModelAsync() : ToSpec(name, _settings.Models[name]);
+        var lease = await Cache().AcquireAsync(spec);
+        lease.Value.WarmUp();
+        var tokenizer = new ByteTokenizer();
+        var generator = new BatchingGenerator(lease.Value, new BatchingOptions { MaxBatchSize = _settings.MaxBatchSize }, tokenizer, log);
+        log.LogInformation("model {Model} loaded from {Uri}", name, spec.Uri);
+        return (new Served(generator, tokenizer, lease.Value), new Both(generator, lease));
+    }
+
+    private DecoderModelCache Cache()
+    {
+        lock (_gate)
+        {
+            return _cache ??= new DecoderModelCache(new ModelFileStore(_settings.CacheDirectory, logger: log), _settings.BudgetBytes,
+                new InferenceOptions { ExecutionProvider = _settings.ExecutionProvider }, log);
+        }
+    }
+
+    private static ModelFileSpec ToSpec(string name, InferenceModel m) => new(name, m.Version, m.Uri, m.Sha256, m.Variant);
+
+    /// <summary>Writes the dev model once and serves it like any other: by file URI and verified sha256.</summary>
+    private async Task<ModelFileSpec> WriteDevModelAsync()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_settings.CacheDirectory, "generated")).FullName;
+        var path = Path.Combine(dir, $"{DevModel}.onnx");
+        // Byte vocabulary, 4 layers, 128 wide, 2048 positions, no end-of-sequence token: small enough to load in a blink,
+        // long enough a context for multi-turn sessions and for a stream that can be cancelled half way.
+        var spec = new DecoderModelSpec(260, 4, 4, 128, 2048, Seed: 1234, InitScale: 0.15f);
+        await File.WriteAllBytesAsync(path, DecoderModelGenerator.Build(spec).ToByteArray());
+        return new ModelFileSpec(DevModel, "1", new Uri(path).AbsoluteUri, await ModelFileStore.Sha256FileAsync(path));
+    }
+
+    public void Dispose()
+    {
+        foreach (var lazy in _served.Values.Where(l => l.IsValueCreated && l.Value.IsCompletedSuccessfully))
+        {
+            lazy.Value.Result.Lease.Dispose();
+        }
+        _cache?.Dispose();
+    }
+
+    private sealed class Both(IDisposable first, IDisposable second) : IDisposable
+    {
+        public void Dispose()
+        {
+            first.Dispose();
+            second.Dispose();
+        }
+    }
+}
