@@ -128,6 +128,8 @@ public sealed class SessionGrain(
             MaxNewTokens = request.MaxTokens, Temperature = request.Temperature, Seed = request.Seed, StopSequences = request.Stop ?? [],
         };
         var answer = new System.Text.StringBuilder();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan? firstToken = null;
         var produced = 0;
         var ids = new List<int>();
         TurnRecord? stored = null;
@@ -135,6 +137,7 @@ public sealed class SessionGrain(
         {
             await foreach (var token in served.Generator.GenerateAsync(sequence, prompt, options, cancellationToken))
             {
+                firstToken ??= clock.Elapsed;
                 answer.Append(token.Text);
                 ids.Add(token.TokenId);
                 produced++;
@@ -143,6 +146,7 @@ public sealed class SessionGrain(
         }
         finally
         {
+            GenAiMeters.Record(modelName, firstToken, clock.Elapsed, sequence.LastPrefillTokens, produced);
             // Cancelled or not, what was generated is the answer the model's cache now holds: keep the log in step.
             if (produced > 0)
             {

@@ -8,6 +8,13 @@ namespace Neuro.FrontDoor;
 /// JSON transcoding serves, so the document cannot drift from the endpoints.</summary>
 public static class OpenApiDocument
 {
+    /// <summary>Server-streaming methods whose REST face is server-sent events, served outside transcoding (which has
+    /// no SSE): method full name → POST path.</summary>
+    public static readonly IReadOnlyDictionary<string, string> EventStreamRoutes = new Dictionary<string, string>
+    {
+        ["neuro.v1.Sessions.StreamTurn"] = "/api/v1/sessions/{session_id}/turns:stream",
+    };
+
     public static JsonObject Build(IEnumerable<Google.Protobuf.Reflection.ServiceDescriptor> services, string version)
     {
         var paths = new JsonObject();
@@ -16,7 +23,12 @@ public static class OpenApiDocument
         {
             foreach (var method in service.Methods)
             {
-                if (method.GetOptions()?.GetExtension(AnnotationsExtensions.Http) is not { } rule)
+                var rule = method.GetOptions()?.GetExtension(AnnotationsExtensions.Http);
+                if (rule is null && EventStreamRoutes.TryGetValue(method.FullName, out var streamPath))
+                {
+                    rule = new HttpRule { Post = streamPath, Body = "*" };
+                }
+                if (rule is null)
                 {
                     continue;
                 }
@@ -56,7 +68,13 @@ public static class OpenApiDocument
                     ["parameters"] = parameters,
                     ["responses"] = new JsonObject
                     {
-                        ["200"] = Response(method.OutputType, schemas),
+                        ["200"] = method.IsServerStreaming
+                            ? new JsonObject
+                            {
+                                ["description"] = "Server-sent events: 'event: token' per message, 'event: done' for the last",
+                                ["content"] = new JsonObject { ["text/event-stream"] = new JsonObject { ["schema"] = Ref(method.OutputType, schemas) } },
+                            }
+                            : Response(method.OutputType, schemas),
                         ["default"] = new JsonObject
                         {
                             ["description"] = "An error: RFC 9457 problem details naming the field at fault",

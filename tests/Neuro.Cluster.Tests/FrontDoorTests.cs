@@ -166,6 +166,7 @@ public sealed class FrontDoorTests(NeuroHostFixture host) : IClassFixture<NeuroH
                      ("/api/v1/sessions", ["post"]),
                      ("/api/v1/sessions/{session_id}", ["get"]),
                      ("/api/v1/sessions/{session_id}/turns", ["post"]),
+                     ("/api/v1/sessions/{session_id}/turns:stream", ["post"]),
                      ("/api/v1/tasks", ["get", "post"]),
                      ("/api/v1/tasks/{task_id}", ["get", "put", "delete"]),
                      ("/api/v1/tasks/{task_id}/steps", ["get"]),
@@ -178,6 +179,8 @@ public sealed class FrontDoorTests(NeuroHostFixture host) : IClassFixture<NeuroH
         var create = doc.GetProperty("components").GetProperty("schemas").GetProperty("neuro.v1.CreateTaskRequest").GetProperty("properties");
         Assert.True(create.TryGetProperty("max_steps", out _));
         Assert.True(create.TryGetProperty("callback_url", out _));
+        Assert.True(paths.GetProperty("/api/v1/sessions/{session_id}/turns:stream").GetProperty("post").GetProperty("responses").GetProperty("200")
+            .GetProperty("content").TryGetProperty("text/event-stream", out _));
         var list = paths.GetProperty("/api/v1/tasks").GetProperty("get").GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString());
         Assert.Contains("page_token", list);
     }

@@ -80,6 +80,10 @@ public sealed class StreamingTests(NeuroHostFixture host) : IClassFixture<NeuroH
         Assert.Equal(string.Concat(tokens.Select(t => t.Data.GetProperty("text").GetString())), turns[1].GetProperty("content").GetString());
         Assert.Equal(40, turns[1].GetProperty("completion_tokens").GetInt32());
         Assert.Equal(done.Data.GetProperty("seq").GetInt64(), turns[1].GetProperty("seq").GetInt64());
+
+        var metrics = await Http.GetStringAsync("/api/v1/metrics");
+        Assert.Matches(@"(?m)^gen_ai_server_time_to_first_token_count\{.*gen_ai_request_model=""tiny-random"".*\} [1-9]", metrics);
+        Assert.Matches(@"(?m)^gen_ai_client_token_usage_count\{.*gen_ai_token_type=""output"".*\} [1-9]", metrics);
     }
 
     [Fact]

@@ -58,3 +58,34 @@ public static class AgentMeters
 
     public static void QueueDepth(string pool, int depth) => QueueDepths[pool] = depth;
 }
+
+/// <summary>Generation metrics named after the OpenTelemetry GenAI semantic conventions; exported to Prometheus as
+/// <c>gen_ai_server_time_to_first_token</c>, <c>gen_ai_server_time_per_output_token</c> and <c>gen_ai_client_token_usage</c>
+/// (the meter is named "gen_ai" so the exported names keep the convention's prefix), tagged with the model.</summary>
+public static class GenAiMeters
+{
+    private static readonly Meter Meter = new("gen_ai", "1.0");
+
+    private static readonly Histogram<double> TimeToFirstToken =
+        Meter.CreateHistogram<double>("server.time_to_first_token", "s", "Time from a generation request to its first token.");
+    private static readonly Histogram<double> TimePerOutputToken =
+        Meter.CreateHistogram<double>("server.time_per_output_token", "s", "Time per output token after the first.");
+    private static readonly Histogram<long> TokenUsage =
+        Meter.CreateHistogram<long>("client.token.usage", "{token}", "Tokens per request, by gen_ai.token.type (input|output).");
+
+    public static void Record(string model, TimeSpan? firstToken, TimeSpan total, int inputTokens, int outputTokens)
+    {
+        var modelTag = new KeyValuePair<string, object?>("gen_ai.request.model", model);
+        var operation = new KeyValuePair<string, object?>("gen_ai.operation.name", "chat");
+        if (firstToken is { } ttft)
+        {
+            TimeToFirstToken.Record(ttft.TotalSeconds, modelTag, operation);
+            if (outputTokens > 1)
+            {
+                TimePerOutputToken.Record((total - ttft).TotalSeconds / (outputTokens - 1), modelTag, operation);
+            }
+        }
+        TokenUsage.Record(inputTokens, modelTag, operation, new KeyValuePair<string, object?>("gen_ai.token.type", "input"));
+        TokenUsage.Record(outputTokens, modelTag, operation, new KeyValuePair<string, object?>("gen_ai.token.type", "output"));
+    }
+}
