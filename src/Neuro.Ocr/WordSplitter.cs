@@ -8,7 +8,8 @@ internal static class WordSplitter
 {
     // A column is ink when one of its pixels differs this much in luminance from the line's background.
     private const int InkContrast = 60;
-    private const float WordGapRatio = 0.3f;
+    private const float WordGapRatio = 0.22f;
+    private const float SplitRatio = 1.4f;
 
     public static IReadOnlyList<OcrWord> Split(OcrImage image, PixelBox crop, CtcResult read)
     {
@@ -37,18 +38,48 @@ internal static class WordSplitter
         var ink = InkColumns(image, crop);
         float Center(CtcChar c) => crop.Left + ((c.FirstStep + c.LastStep) / 2f + 0.5f) * read.StepWidth;
 
-        // The recogniser often drops the space between Latin words (its training text is mostly Chinese), so a run is
-        // also split where the ink between two neighbouring characters leaves a gap of 0.3 line heights: glyphs within a
-        // word sit a few pixels apart, words about a space width (a third of the font size) apart.
-        var minGap = Math.Max(3, (int)MathF.Round(WordGapRatio * crop.Height));
+        // The recogniser often drops the space between Latin words (its training text is mostly Chinese), so runs are
+        // also split at wide ink gaps between neighbouring characters. How wide depends on the font (a monospace font
+        // leaves gaps inside words that a proportional one leaves only between them), so the line calibrates itself:
+        // where the model did read a space, a gap of 0.6 of the narrowest such word gap is one too; where it read none,
+        // the gaps must fall into two groups (the smallest wide gap 1.4 times the largest narrow one). Either way a word
+        // gap is at least 0.22 line heights, about two thirds of a space in a proportional font.
+        var floor = MathF.Max(3, WordGapRatio * crop.Height);
+        int Gap(CtcChar a, CtcChar b)
+        {
+            var from = Math.Clamp((int)Center(a), left, right);
+            var to = Math.Clamp((int)MathF.Ceiling(Center(b)), from, right);
+            return WidestGap(ink, left, from, to);
+        }
+        var known = new List<int>();
+        for (var k = 0; k + 1 < runs.Count; k++)
+        {
+            known.Add(Gap(runs[k][^1], runs[k + 1][0]));
+        }
+        var inner = runs.SelectMany(r => r.Zip(r.Skip(1), Gap)).Order().ToList();
+        var threshold = float.PositiveInfinity;
+        if (known.Count > 0)
+        {
+            threshold = MathF.Max(floor, 0.6f * known.Min());
+        }
+        else
+        {
+            var bestRatio = SplitRatio;
+            for (var i = 0; i + 1 < inner.Count; i++)
+            {
+                var ratio = inner[i + 1] / MathF.Max(1, inner[i]);
+                if (inner[i + 1] >= floor && ratio >= bestRatio)
+                {
+                    (bestRatio, threshold) = (ratio, inner[i + 1]);
+                }
+            }
+        }
         for (var k = 0; k < runs.Count; k++)
         {
             var run = runs[k];
             for (var i = 0; i + 1 < run.Count; i++)
             {
-                var from = Math.Clamp((int)Center(run[i]), left, right);
-                var to = Math.Clamp((int)MathF.Ceiling(Center(run[i + 1])), from, right);
-                if (WidestGap(ink, left, from, to) >= minGap)
+                if (Gap(run[i], run[i + 1]) >= threshold)
                 {
                     runs.Insert(k + 1, run.GetRange(i + 1, run.Count - i - 1));
                     run.RemoveRange(i + 1, run.Count - i - 1);

@@ -38,6 +38,30 @@ public sealed class TestPages : IAsyncDisposable
         </body></html>
         """;
 
+    public const string ArticlePage = """
+        <!doctype html><html><head><meta charset="utf-8"><title>notes</title><style>
+          body { margin: 0; background: #fff; color: #222; font-family: 'DejaVu Sans'; }
+          h2 { position: absolute; left: 80px; top: 40px; margin: 0; font: 28px 'DejaVu Serif'; }
+          p.body { position: absolute; left: 80px; top: 100px; margin: 0; font: 15px/24px 'DejaVu Sans'; width: 560px; }
+          ul { position: absolute; left: 80px; top: 200px; margin: 0; padding: 0; list-style: none; font: 18px/30px 'DejaVu Sans Mono'; }
+          .cta { position: absolute; left: 80px; top: 290px; background: #1b3a6b; color: #fff; font: bold 20px 'DejaVu Sans'; padding: 10px 16px; }
+          p.thanks { position: absolute; left: 720px; top: 110px; margin: 0; font: italic 24px 'DejaVu Serif'; }
+          .stack { position: absolute; left: 720px; top: 200px; }
+          .stack label { display: block; font: 16px 'DejaVu Sans'; margin-bottom: 8px; }
+          .stack input { width: 300px; height: 30px; font-size: 16px; border: 1px solid #888; }
+        </style></head><body>
+        <h2><span class="w">Release</span> <span class="w">notes</span></h2>
+        <p class="body"><span class="w">Version</span> <span class="w">2.4</span> <span class="w">adds</span> <span class="w">streaming</span>
+          <span class="w">answers,</span> <span class="w">faster</span> <span class="w">cold</span> <span class="w">starts</span> <span class="w">and</span>
+          <span class="w">a</span> <span class="w">smaller</span> <span class="w">memory</span> <span class="w">footprint</span> <span class="w">for</span>
+          <span class="w">every</span> <span class="w">silo</span> <span class="w">in</span> <span class="w">the</span> <span class="w">cluster.</span></p>
+        <ul><li><span class="w">grains:</span> <span class="w">128</span></li><li><span class="w">latency:</span> <span class="w">35</span> <span class="w">ms</span></li></ul>
+        <div class="cta"><span class="w">Download</span> <span class="w">now</span></div>
+        <p class="thanks"><span class="w">Thank</span> <span class="w">you</span> <span class="w">for</span> <span class="w">reading</span></p>
+        <div class="stack"><label for="e"><span class="w">Email</span> <span class="w">address</span></label><input id="e"></div>
+        </body></html>
+        """;
+
     private readonly LocalSite _site;
 
     private TestPages(LocalSite site) => _site = site;
@@ -53,6 +77,7 @@ public sealed class TestPages : IAsyncDisposable
         var site = await LocalSite.StartAsync(app =>
         {
             app.MapGet("/", () => Results.Content(LoginPage, "text/html; charset=utf-8"));
+            app.MapGet("/article", () => Results.Content(ArticlePage, "text/html; charset=utf-8"));
             app.MapPost("/login", async (HttpRequest request) =>
             {
                 var form = await request.ReadFormAsync();
@@ -78,6 +103,16 @@ public sealed class TestPages : IAsyncDisposable
         using var doc = JsonDocument.Parse(json!);
         return doc.RootElement.EnumerateArray().Select(e => (e[0].GetString()!,
             new PixelBox(e[1].GetSingle(), e[2].GetSingle(), e[3].GetSingle(), e[4].GetSingle()))).ToArray();
+    }
+
+    /// <summary>An element's client rectangle, by CSS selector.</summary>
+    public static async Task<PixelBox> DomRectAsync(ChromiumEnvironment browser, string selector)
+    {
+        var json = await browser.EvaluateAsync(
+            $"JSON.stringify((r => [r.left, r.top, r.right, r.bottom])(document.querySelector('{selector}').getBoundingClientRect()))");
+        using var doc = JsonDocument.Parse(json!);
+        var e = doc.RootElement;
+        return new PixelBox(e[0].GetSingle(), e[1].GetSingle(), e[2].GetSingle(), e[3].GetSingle());
     }
 
     internal static string Format(PixelBox b) =>
