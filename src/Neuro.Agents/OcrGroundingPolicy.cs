@@ -143,7 +143,7 @@ public sealed partial class OcrGroundingPolicy(IScreenTextReader reader, OcrGrou
     public sealed record TextMatch(string Text, ScreenRect Box, double Similarity, ScreenTextLine Line);
 
     /// <summary>The best run of consecutive words in one line for <paramref name="wanted"/>. Text is compared normalised:
-    /// case folded, accents and everything but letters and digits dropped (OCR's spacing and punctuation are the least
+    /// case folded, everything but letters and digits dropped (OCR's spacing and punctuation are the least
     /// reliable part), and 0/1/| read as o/l/l (the glyphs OCR mixes up most). Among equal scores: the same text exactly
     /// (case and punctuation included), then a run that is its whole line (a label rather than a word inside a sentence),
     /// then the earlier in reading order.</summary>
@@ -191,12 +191,8 @@ public sealed partial class OcrGroundingPolicy(IScreenTextReader reader, OcrGrou
     public static string Normalise(string s)
     {
         var sb = new StringBuilder(s.Length);
-        foreach (var ch in s.Normalize(NormalizationForm.FormD))
+        foreach (var ch in s)
         {
-            if (CharUnicodeInfo.GetUnicodeCategory(ch) == UnicodeCategory.NonSpacingMark)
-            {
-                continue;
-            }
             var c = char.ToLowerInvariant(ch);
             c = c switch { '0' => 'o', '1' or '|' => 'l', _ => c };
             if (char.IsLetterOrDigit(c))

@@ -124,5 +124,8 @@ public sealed class OcrUnitTests
         Assert.Equal("0rders shipped", OcrGroundingPolicy.FindText(lines, "Orders shipped", 0.8)!.Text);
         Assert.Equal("shipped", OcrGroundingPolicy.FindText(lines, "shiped", 0.8)!.Text);
         Assert.Null(OcrGroundingPolicy.FindText(lines, "Register", 0.8));
+        Assert.Equal("password", OcrGroundingPolicy.Normalise(" Pass-word? "));
+        Assert.Equal("üñïcode", OcrGroundingPolicy.Normalise("Üñï code"));
+        Assert.Equal("olders", OcrGroundingPolicy.Normalise("0|ders"));
     }
 }
