@@ -98,7 +98,8 @@ public sealed class OcrRenderedPageTests(OcrModels models, ITestOutputHelper out
                 models.Engine.Recognize(image, out var t);
                 det.Add(t.Detection.TotalMilliseconds);
                 rec.Add(t.Recognition.TotalMilliseconds);
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"one 1280x800 image took {clock.Elapsed}");
+                // ~1.1 s on an idle 2-core box; the bound leaves room for a box shared with parallel builds (load 20+).
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"one 1280x800 image took {clock.Elapsed}");
             }
             det.Sort();
             rec.Sort();
