@@ -47,7 +47,7 @@ internal sealed class TextRecognizer : IDisposable
         {
             // A batch pads every crop to its widest, and the recogniser's cost grows faster than linearly with width, so
             // only crops within MaxPadding of the batch's narrowest share a run (measured: padding a screen's lines to
-            // the widest one made recognition twice as slow as one run per line).
+            // the widest one made recognition about twice as slow as one run per line, on a busy box).
             var count = 1;
             while (count < _batchSize && start + count < order.Length && InputWidth(order[start + count]) <= MaxPadding * InputWidth(order[start]))
             {
