@@ -63,6 +63,21 @@ public static class PngDownscaler
         return new(Encode(resized), tw, th, true, null);
     }
 
+    /// <summary>The PNG's pixels as stored (8-bit, 1–4 channels interleaved), for readers of the screen such as OCR;
+    /// <see cref="InvalidDataException"/> for what <see cref="Downscale"/> would skip.</summary>
+    public static (int Width, int Height, int Channels, byte[] Pixels) Decode(byte[] png)
+    {
+        if (ReadSize(png) is null)
+        {
+            throw new InvalidDataException("not a PNG");
+        }
+        if (!TryDecode(png, out var image, out var why))
+        {
+            throw new InvalidDataException(why);
+        }
+        return (image.Width, image.Height, image.Channels, image.Pixels);
+    }
+
     internal sealed record Image(int Width, int Height, int Channels, byte ColorType, byte[] Pixels);
 
     internal static bool TryDecode(byte[] png, out Image image, out string? why)
