@@ -1,4 +1,8 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Neuro.Abstractions;
+using Neuro.Autoscaling;
+using Neuro.Autoscaling.Live;
 using Neuro.Core.Pools;
 using Neuro.Core.Telemetry;
 
@@ -14,11 +18,20 @@ public sealed class AgentPoolState
     public long CompletedOutputTokens { get; set; }
 }
 
-public sealed class AgentPoolGrain(
+public sealed partial class AgentPoolGrain(
     [PersistentState("pool", NeuroStorage.Name)] IPersistentState<AgentPoolState> state,
     IWorkQueueStore store,
+    IReplicaActuator actuator,
+    IOptions<AutoscalingSettings> scaling,
+    ILogger<AgentPoolGrain> log,
     NeuroClock clock) : Grain, IAgentPoolGrain, IRemindable
 {
+    // The pool's scaler (when its spec names one), fed from what this activation sees.
+    private IScaler? _scaler;
+    private IGrainTimer? _scaleTimer;
+    private readonly PoolSignals _signals = new(scaling.Value.WindowSeconds);
+    private readonly Dictionary<string, DateTimeOffset> _startedAt = new(StringComparer.Ordinal);
+
     private const string DispatchReminder = "dispatch";
 
     // In dispatch order (priority descending, then arrival). Every change is stored first, then applied here.
@@ -52,8 +65,66 @@ public sealed class AgentPoolGrain(
             Insert(item with { Worker = null });
         }
         ReportQueue();
+        StartScaler();
         await DispatchAsync();
     }
+
+    /// <summary>Runs the spec's scaler on a grain timer (the reminder keeps the pool active, so the timer keeps ticking).</summary>
+    private void StartScaler()
+    {
+        _scaleTimer?.Dispose();
+        _scaleTimer = null;
+        _scaler = S.Spec is { } spec ? PoolScaling.Create(spec, scaling.Value) : null;
+        if (_scaler is not null)
+        {
+            var every = scaling.Value.Interval;
+            _scaleTimer = this.RegisterGrainTimer(ct => ScaleAsync("timer", ct), new GrainTimerCreationOptions(every, every) { Interleave = false });
+        }
+    }
+
+    private double Seconds(DateTimeOffset t) => t.ToUnixTimeMilliseconds() / 1000.0;
+
+    /// <summary>One scaling decision from the live signals, applied in the cluster (agent slots ready and warm) and
+    /// through the actuator (e.g. the pool's Kubernetes workload).</summary>
+    private async Task ScaleAsync(string trigger, CancellationToken cancellationToken)
+    {
+        if (_scaler is null || S.Spec is not { } spec)
+        {
+            return;
+        }
+        var now = clock.Now;
+        var oldest = _queue.Count == 0 ? 0 : (now - _queue.Min(w => w.EnqueuedAt)).TotalSeconds;
+        var snapshot = _signals.Snapshot(Seconds(now), S.Ready, 0, S.Warming, _queue.Count, Math.Max(0, oldest),
+            _queue.Sum(w => (long)w.PromptTokens), _inFlight.Count, spec.MaxConcurrencyPerReplica);
+        var decision = _scaler.Decide(snapshot);
+        var ready = Math.Clamp(decision.DesiredReplicas, spec.MinReplicas, spec.MaxReplicas);
+        var warm = Math.Max(0, decision.WarmPoolReplicas);
+        NeuroMeters.ReportScaling(Pool, ready, snapshot.TokensInQueue, snapshot.TtftP95Seconds);
+        if (ready == S.Ready && warm == S.Warming)
+        {
+            return;
+        }
+        LogDecision(Pool, _scaler.Name, trigger, S.Ready, ready, warm, decision.Reason);
+        var (oldReady, oldWarm) = (S.Ready, S.Warming);
+        (S.Ready, S.Warming) = (ready, warm);
+        await state.WriteOrUndoAsync(() => (S.Ready, S.Warming) = (oldReady, oldWarm));
+        try
+        {
+            await actuator.ApplyAsync(Pool, decision with { DesiredReplicas = ready }, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogActuatorFailed(Pool, actuator.Name, e); // the in-cluster change stands; the next tick tries again
+        }
+        await DispatchAsync();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, EventName = "scale_decision",
+        Message = "pool {pool} scaler {scaler} ({trigger}): ready {from} → {to}, warm {warm}: {reason}")]
+    private partial void LogDecision(string pool, string scaler, string trigger, int from, int to, int warm, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "pool {pool}: actuator {actuator} failed; retried next tick")]
+    private partial void LogActuatorFailed(string pool, string actuator, Exception e);
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
@@ -66,9 +137,14 @@ public sealed class AgentPoolGrain(
     public async Task<AgentPoolStatus> ConfigureAsync(AgentPoolSpec spec)
     {
         Errors.ThrowIf(PoolRules.ValidateSpec(spec.AgentClass, spec.MinReplicas, spec.MaxReplicas, spec.PrewarmPercent, spec.TokensPerSecondBudget, spec.MaxConcurrencyPerReplica));
+        if (!AgentPoolSpec.Scalers.Contains(spec.Scaler))
+        {
+            throw NeuroRequestException.Invalid("scaler", $"must be one of {string.Join(", ", AgentPoolSpec.Scalers)}");
+        }
         var previous = S.Spec;
         S.Spec = spec;
         await state.WriteOrUndoAsync(() => S.Spec = previous);
+        StartScaler();
         // Brings the pool back after a restart even if nobody calls it, so queued work is dispatched.
         await this.RegisterOrUpdateReminder(DispatchReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
         return Status();
@@ -101,6 +177,11 @@ public sealed class AgentPoolGrain(
         var position = Insert(queued) + 1;
         NeuroMeters.PoolEnqueued.Add(1, new KeyValuePair<string, object?>("pool", Pool));
         ReportQueue();
+        _signals.Arrived(Seconds(queued.EnqueuedAt), queued.PromptTokens);
+        if (S.Ready == 0 && _scaler is { ActivatesOnArrival: true })
+        {
+            await ScaleAsync("arrival at zero", CancellationToken.None); // scale-from-zero: do not wait for the next tick
+        }
         await DispatchAsync();
         return _queued.Contains(queued.WorkId) ? position : 0;
     }
@@ -123,6 +204,9 @@ public sealed class AgentPoolGrain(
         _queue.RemoveAt(index);
         _queued.Remove(next.WorkId);
         _inFlight[next.WorkId] = next;
+        var now = clock.Now;
+        _startedAt[next.WorkId] = now;
+        _signals.Started(Seconds(now), (now - next.EnqueuedAt).TotalSeconds);
         ReportQueue();
         return next;
     }
@@ -140,6 +224,10 @@ public sealed class AgentPoolGrain(
         }
         await store.CompleteAsync(Pool, workId);
         _inFlight.Remove(workId);
+        if (_startedAt.Remove(workId, out var started))
+        {
+            _signals.Finished(Seconds(clock.Now), outputTokens, (clock.Now - started).TotalSeconds);
+        }
         S.CompletedItems++;
         S.CompletedOutputTokens += outputTokens;
         await state.WriteOrUndoAsync(() =>

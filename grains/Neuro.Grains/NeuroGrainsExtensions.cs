@@ -34,6 +34,12 @@ public static class NeuroGrainsExtensions
             inference.Bind(configuration.GetSection(Neuro.Grains.Inference.InferenceSettings.Section));
         }
         silo.Services.TryAddSingleton<Neuro.Grains.Inference.InferenceHost>();
+        var autoscaling = silo.Services.AddOptions<AutoscalingSettings>();
+        if (configuration is not null)
+        {
+            autoscaling.Bind(configuration.GetSection(AutoscalingSettings.Section));
+        }
+        silo.Services.TryAddSingleton<Neuro.Autoscaling.Live.IReplicaActuator, Neuro.Autoscaling.Live.NoExternalActuator>();
         silo.Services.AddNeuroWebhooks(configuration);
         silo.Services.TryAddSingleton<WebhookDeliveries>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<WebhookDeliveries>());

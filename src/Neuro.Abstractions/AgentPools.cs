@@ -42,7 +42,16 @@ public sealed record AgentPoolSpec(
     [property: Id(3)] int PrewarmPercent,
     [property: Id(4)] int TokensPerSecondBudget,
     [property: Id(5)] int MaxConcurrencyPerReplica = 1,
-    [property: Id(6)] bool PushToWorkers = false);
+    [property: Id(6)] bool PushToWorkers = false,
+    [property: Id(7)] string Scaler = AgentPoolSpec.NoScaler)
+{
+    /// <summary>Replica counts are set from outside (SetReplicasAsync) only.</summary>
+    public const string NoScaler = "none";
+
+    /// <summary>Scalers a pool may run on its timer: ours (token-aware with the queue-wait guard, warm pool and
+    /// scale-from-zero) or the seed's queue-length doubling/halving rule.</summary>
+    public static readonly IReadOnlyList<string> Scalers = [NoScaler, "ours", "seed-queue"];
+}
 
 [GenerateSerializer, Immutable, Alias("neuro.work-item")]
 public sealed record WorkItem(

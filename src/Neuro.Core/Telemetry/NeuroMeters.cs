@@ -19,6 +19,20 @@ public static class NeuroMeters
     public static readonly Counter<long> PoolEnqueued = Meter.CreateCounter<long>("pool.enqueued", description: "Work items queued on agent pools.");
     public static readonly Counter<long> WebhookDeliveries = Meter.CreateCounter<long>("webhook.deliveries", description: "Webhook deliveries finished, by result (delivered|failed).");
     public static readonly Counter<long> WebhookAttempts = Meter.CreateCounter<long>("webhook.attempts", description: "HTTP attempts made delivering webhooks.");
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (double Desired, double TokensInQueue, double? TtftP95)> Scaling = new(StringComparer.Ordinal);
+
+    /// <summary>The numbers HPA/KEDA read as external metrics: neuro_desired_replicas, neuro_tokens_in_queue and
+    /// neuro_ttft_p95_seconds, per pool, as of the pool's last scaling decision.</summary>
+    public static void ReportScaling(string pool, int desired, long tokensInQueue, double? ttftP95) => Scaling[pool] = (desired, tokensInQueue, ttftP95);
+
+    public static readonly ObservableGauge<double> DesiredReplicas = Meter.CreateObservableGauge("desired.replicas",
+        () => Scaling.Select(p => new Measurement<double>(p.Value.Desired, new KeyValuePair<string, object?>("pool", p.Key))), description: "Replicas the pool's scaler wants (ready + starting).");
+    public static readonly ObservableGauge<double> TokensInQueue = Meter.CreateObservableGauge("tokens.in.queue",
+        () => Scaling.Select(p => new Measurement<double>(p.Value.TokensInQueue, new KeyValuePair<string, object?>("pool", p.Key))), description: "Prompt tokens waiting in the pool's queue.");
+    public static readonly ObservableGauge<double> TtftP95 = Meter.CreateObservableGauge("ttft.p95.seconds",
+        () => Scaling.Where(p => p.Value.TtftP95 is not null).Select(p => new Measurement<double>(p.Value.TtftP95!.Value, new KeyValuePair<string, object?>("pool", p.Key))),
+        description: "p95 of time from arrival to start (first token) over the scaler's window.");
+
     public static readonly Counter<long> RequestsRefused = Meter.CreateCounter<long>("requests.refused", description: "Requests refused with a 4xx, by kind.");
 }
 
