@@ -1,0 +1,115 @@
+using Neuro.WebRtc.Ice;
+
+namespace Neuro.WebRtc.Tests.Ice;
+
+public sealed class IceAgentTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    internal static async Task<(IceAgent A, IceAgent B)> ConnectAsync(bool aControlling, bool bControlling, IceAgentOptions? options = null)
+    {
+        var a = new IceAgent(options);
+        var b = new IceAgent(options);
+        a.Gather();
+        b.Gather();
+        a.SetRemoteCredentials(b.LocalUfrag, b.LocalPwd);
+        b.SetRemoteCredentials(a.LocalUfrag, a.LocalPwd);
+        foreach (var c in b.LocalCandidates) a.AddRemoteCandidate(c);
+        foreach (var c in a.LocalCandidates) b.AddRemoteCandidate(c);
+        a.Start(aControlling);
+        b.Start(bControlling);
+        using var cts = new CancellationTokenSource(Timeout);
+        await Task.WhenAll(a.WaitConnectedAsync(cts.Token), b.WaitConnectedAsync(cts.Token));
+        return (a, b);
+    }
+
+    [Fact]
+    public async Task Two_agents_connect_over_loopback_and_select_each_other()
+    {
+        var (a, b) = await ConnectAsync(true, false);
+        await using var _ = a;
+        await using var __ = b;
+        Assert.Equal(IceConnectionState.Connected, a.State);
+        Assert.Equal(IceConnectionState.Connected, b.State);
+        Assert.Equal(b.SelectedLocal, a.SelectedRemote);
+        Assert.Equal(a.SelectedLocal, b.SelectedRemote);
+        Assert.True(a.IsControlling);
+        Assert.False(b.IsControlling);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Role_conflict_is_resolved_by_tie_breaker(bool bothControlling)
+    {
+        var (a, b) = await ConnectAsync(bothControlling, bothControlling);
+        await using var _ = a;
+        await using var __ = b;
+        Assert.NotEqual(a.IsControlling, b.IsControlling);
+        // The larger tie-breaker wins the controlling role (RFC 8445 §7.3.1.1).
+        Assert.Equal(a.TieBreaker > b.TieBreaker, a.IsControlling);
+    }
+
+    [Fact]
+    public async Task Peer_reflexive_remote_is_learned_from_an_incoming_check()
+    {
+        // b never hears of a's candidates (as when trickle is late): it learns a's address from a's checks.
+        var a = new IceAgent();
+        var b = new IceAgent();
+        await using var _ = a;
+        await using var __ = b;
+        a.Gather();
+        b.Gather();
+        a.SetRemoteCredentials(b.LocalUfrag, b.LocalPwd);
+        b.SetRemoteCredentials(a.LocalUfrag, a.LocalPwd);
+        foreach (var c in b.LocalCandidates) a.AddRemoteCandidate(c);
+        a.Start(true);
+        b.Start(false);
+        using var cts = new CancellationTokenSource(Timeout);
+        await Task.WhenAll(a.WaitConnectedAsync(cts.Token), b.WaitConnectedAsync(cts.Token));
+        Assert.Equal(a.SelectedLocal, b.SelectedRemote);
+    }
+
+    [Fact]
+    public async Task Wrong_password_never_connects_and_fails_cleanly()
+    {
+        var options = new IceAgentOptions { ConnectTimeout = TimeSpan.FromSeconds(1.5) };
+        var a = new IceAgent(options);
+        var b = new IceAgent(options);
+        await using var _ = a;
+        await using var __ = b;
+        a.Gather();
+        b.Gather();
+        a.SetRemoteCredentials(b.LocalUfrag, "not-the-password-at-all");
+        b.SetRemoteCredentials(a.LocalUfrag, "not-the-password-either");
+        foreach (var c in b.LocalCandidates) a.AddRemoteCandidate(c);
+        foreach (var c in a.LocalCandidates) b.AddRemoteCandidate(c);
+        a.Start(true);
+        b.Start(false);
+        using var cts = new CancellationTokenSource(Timeout);
+        var error = await Assert.ThrowsAsync<IceException>(() => a.WaitConnectedAsync(cts.Token));
+        Assert.Contains("no candidate pair worked", error.Message);
+        Assert.Equal(IceConnectionState.Failed, a.State);
+    }
+
+    [Fact]
+    public async Task Consent_expires_when_the_peer_goes_away()
+    {
+        var options = new IceAgentOptions { ConsentInterval = TimeSpan.FromMilliseconds(200), ConsentTimeout = TimeSpan.FromSeconds(1.5) };
+        var (a, b) = await ConnectAsync(true, false, options);
+        await using var _ = a;
+        var failed = new TaskCompletionSource<IceConnectionState>(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.StateChanged += s => { if (s == IceConnectionState.Failed) failed.TrySetResult(s); };
+
+        // While both run, consent keeps the pair alive past the timeout.
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal(IceConnectionState.Connected, a.State);
+
+        var started = DateTime.UtcNow;
+        await b.DisposeAsync();
+        await failed.Task.WaitAsync(Timeout);
+        var took = DateTime.UtcNow - started;
+        Assert.InRange(took.TotalSeconds, 1.0, 5.0);
+        Assert.Contains("consent expired", a.FailureReason);
+    }
+}
