@@ -81,7 +81,11 @@ public sealed class MediaDescription
     public bool RtcpMux => HasAttribute("rtcp-mux");
     public bool EndOfCandidates => HasAttribute("end-of-candidates");
     public string? Direction => Attributes.Select(a => a.Name).FirstOrDefault(n => n is "sendrecv" or "sendonly" or "recvonly" or "inactive");
-    public int? SctpPort => int.TryParse(Attribute("sctp-port"), NumberStyles.None, CultureInfo.InvariantCulture, out int p) ? p : null;
+    /// <summary>RFC 8841 <c>a=sctp-port</c>, or the legacy <c>a=sctpmap:5000 webrtc-datachannel …</c> still sent by some stacks.</summary>
+    public int? SctpPort =>
+        int.TryParse(Attribute("sctp-port"), NumberStyles.None, CultureInfo.InvariantCulture, out int p) ? p
+        : Attribute("sctpmap") is { } map && int.TryParse(map.Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int legacy) ? legacy
+        : null;
     public long? MaxMessageSize => long.TryParse(Attribute("max-message-size"), NumberStyles.None, CultureInfo.InvariantCulture, out long s) ? s : null;
 
     public SetupRole? Setup => Attribute("setup") switch

@@ -1,0 +1,132 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+using Neuro.WebRtc.Dtls;
+using Neuro.WebRtc.Sdp;
+using Neuro.WebRtc.Srtp;
+
+namespace Neuro.WebRtc.Tests.Interop;
+
+/// <summary>Our transport against a real aiortc 1.4.0 (Debian python3-aiortc) over loopback UDP.</summary>
+public sealed class AiortcInteropTests
+{
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(8);
+
+    [Fact]
+    public async Task Aiortc_offers_video_and_data_we_answer_and_unprotect_its_srtp()
+    {
+        await using var peer = AiortcPeer.Start("offer");
+        var offerMessage = await peer.WaitForAsync(m => AiortcPeer.IsType(m, "offer"), Step);
+        var offer = SessionDescription.Parse(offerMessage.GetProperty("sdp").GetString()!);
+        int vp8 = offer.Media.First(m => m.Kind == "video").RtpMaps.First(r => r.EncodingName == "VP8").PayloadType;
+
+        await using var pc = new RtcPeerConnection();
+        pc.SetRemoteDescription(RtcSdpType.Offer, offer);
+        var answer = pc.CreateAnswer();
+        pc.SetLocalDescription(RtcSdpType.Answer, answer);
+        await peer.SendAsync(new { type = "answer", sdp = answer.ToString() });
+
+        using var cts = new CancellationTokenSource(Step);
+        await ConnectOrExplainAsync(pc, peer, offer, answer, cts.Token);
+        Assert.Equal(RtcPeerConnectionState.Connected, pc.State);
+        Assert.Equal(DtlsRole.Client, pc.DtlsRole); // we answered a=setup:active
+        Assert.Equal(SrtpProfile.AesCm128HmacSha1_80, pc.SrtpKeys.Profile); // the only profile aiortc offers
+
+        // aiortc's VP8 stream arrives, authenticates with the exported keys and decrypts to VP8 RTP.
+        int rtp = 0, rtcp = 0;
+        uint? ssrc = null;
+        while ((rtp < 20 || rtcp < 1) && await pc.ReceiveAsync(cts.Token) is { } packet)
+        {
+            if (packet.IsRtcp) { rtcp++; continue; }
+            Assert.Equal(vp8, packet.Data[1] & 0x7F);
+            uint packetSsrc = BinaryPrimitives.ReadUInt32BigEndian(packet.Data.AsSpan(8));
+            ssrc ??= packetSsrc;
+            Assert.Equal(ssrc, packetSsrc);
+            rtp++;
+        }
+        Assert.True(rtp >= 20, $"only {rtp} RTP packets");
+        Assert.True(rtcp >= 1, "no SRTCP packet from aiortc");
+        Assert.Equal(0, pc.ReceiveCounts.Rejected);
+
+        var state = await peer.WaitForAsync(m => AiortcPeer.IsEvent(m, "state") && m.GetProperty("state").GetString() == "connected", Step);
+        Assert.Equal("connected", state.GetProperty("state").GetString());
+    }
+
+    private static async Task ConnectOrExplainAsync(RtcPeerConnection pc, AiortcPeer peer, SessionDescription remote, SessionDescription local, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await pc.ConnectAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"not connected: ICE {pc.Ice.State}, pc {pc.State}, DTLS role {pc.DtlsRole}\n" +
+                $"remote:\n{remote}\nlocal:\n{local}\naiortc said: {string.Join("\n", peer.Drain())}\naiortc stderr:\n{peer.Stderr}");
+        }
+    }
+
+    [Fact]
+    public async Task We_offer_aiortc_answers_and_receives_our_protected_rtp()
+    {
+        await using var peer = AiortcPeer.Start("answer");
+        await using var pc = new RtcPeerConnection(new RtcConfiguration { OfferVideo = "sendonly", OfferDataChannel = true });
+        var offer = pc.CreateOffer();
+        pc.SetLocalDescription(RtcSdpType.Offer, offer);
+        await peer.SendAsync(new { type = "offer", sdp = offer.ToString() });
+        var answerMessage = await peer.WaitForAsync(m => AiortcPeer.IsType(m, "answer"), Step);
+        var answer = SessionDescription.Parse(answerMessage.GetProperty("sdp").GetString()!);
+        Assert.Equal(SetupRole.Active, answer.Setup(answer.Media[0]));
+        pc.SetRemoteDescription(RtcSdpType.Answer, answer);
+
+        using var cts = new CancellationTokenSource(Step);
+        await pc.ConnectAsync(cts.Token);
+        Assert.Equal(DtlsRole.Server, pc.DtlsRole);
+        Assert.True(pc.Ice.IsControlling);
+
+        const uint ssrc = 0x5EED1234;
+        var sent = new Dictionary<int, string>();
+        for (int seq = 1000; seq < 1030; seq++)
+        {
+            var packet = Srtp.SrtpContextTests.Rtp((ushort)seq, ssrc, payload: 40 + seq % 7);
+            sent[seq] = Convert.ToHexString(packet.AsSpan(12)).ToLowerInvariant();
+            await pc.SendRtpAsync(packet, cts.Token);
+            await Task.Delay(5, cts.Token);
+        }
+
+        // aiortc only hands a packet to its receiver after libsrtp authenticated and decrypted it.
+        var received = new Dictionary<int, string>();
+        while (received.Count < sent.Count)
+        {
+            var m = await peer.WaitForAsync(e => AiortcPeer.IsEvent(e, "rtp"), Step);
+            Assert.Equal(ssrc, m.GetProperty("ssrc").GetUInt32());
+            Assert.Equal(RtcPeerConnection.VideoPayloadType, m.GetProperty("pt").GetInt32());
+            received[m.GetProperty("seq").GetInt32()] = m.GetProperty("payload").GetString()!;
+        }
+        Assert.Equal(sent, received);
+    }
+
+    [Fact]
+    public async Task Wrong_fingerprint_in_the_offer_fails_our_side_cleanly()
+    {
+        await using var peer = AiortcPeer.Start("offer");
+        var offerMessage = await peer.WaitForAsync(m => AiortcPeer.IsType(m, "offer"), Step);
+        string sdp = offerMessage.GetProperty("sdp").GetString()!;
+        // Replace every fingerprint with that of a certificate aiortc does not have.
+        string impostor = DtlsCertificate.Generate().Fingerprint.ToString();
+        var lines = sdp.Split("\r\n").Select(l => l.StartsWith("a=fingerprint:sha-256", StringComparison.Ordinal) ? "a=fingerprint:" + impostor : l);
+        var offer = SessionDescription.Parse(string.Join("\r\n", lines));
+
+        await using var pc = new RtcPeerConnection(new RtcConfiguration { DtlsTimeout = TimeSpan.FromSeconds(5) });
+        pc.SetRemoteDescription(RtcSdpType.Offer, offer);
+        var answer = pc.CreateAnswer();
+        pc.SetLocalDescription(RtcSdpType.Answer, answer);
+        await peer.SendAsync(new { type = "answer", sdp = answer.ToString() });
+
+        var started = DateTime.UtcNow;
+        using var cts = new CancellationTokenSource(Step);
+        var error = await Assert.ThrowsAsync<DtlsHandshakeException>(() => pc.ConnectAsync(cts.Token));
+        Assert.Contains("does not match the SDP", error.Message);
+        Assert.Equal(RtcPeerConnectionState.Failed, pc.State);
+        Assert.True(DateTime.UtcNow - started < Step);
+        Assert.Null(await pc.ReceiveAsync(cts.Token));
+    }
+}
