@@ -221,10 +221,17 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         MaybeStart();
     }
 
-    /// <summary>A trickled remote candidate; null means end-of-candidates. Candidates for other mids than the bundle tag are ignored.</summary>
+    /// <summary>
+    /// A trickled remote candidate; null means end-of-candidates. A candidate for a section with other ICE credentials
+    /// than the BUNDLE tag's belongs to a transport BUNDLE discards (aiortc offers one per section), so it is ignored.
+    /// </summary>
     public void AddRemoteCandidate(IceCandidate? candidate, string? mid = null)
     {
-        if (mid is not null && _bundleMid is not null && mid != _bundleMid) return;
+        SessionDescription? remote;
+        lock (_gate) remote = _remote;
+        if (mid is not null && remote is not null && mid != _bundleMid
+            && remote.Media.FirstOrDefault(m => m.Mid == mid) is { } section
+            && remote.IceUfrag(section) != remote.IceUfrag(remote.Media.First(m => m.Mid == _bundleMid))) return;
         if (candidate is null) _ice.SetRemoteEndOfCandidates();
         else _ice.AddRemoteCandidate(candidate);
     }
