@@ -274,15 +274,16 @@ public sealed class RtcPeerConnection : IAsyncDisposable
             if (_run is not null || _local is null || _remote is null) return;
             controlling = _localType == RtcSdpType.Offer; // RFC 8445 §6.1.1: full agents, offerer controls
             SetState(RtcPeerConnectionState.Connecting);
-            _run = Task.Run(() => RunAsync(controlling));
+            // Started here, not on the task: the peer's checks may already be arriving and must meet our real role.
+            _ice.Start(controlling);
+            _run = Task.Run(RunAsync);
         }
     }
 
-    private async Task RunAsync(bool controlling)
+    private async Task RunAsync()
     {
         try
         {
-            _ice.Start(controlling);
             await _ice.WaitConnectedAsync(_closing.Token).ConfigureAwait(false);
             var role = DecideDtlsRole();
             DtlsRole = role;

@@ -297,8 +297,12 @@ public sealed class IceAgent : IAsyncDisposable
         CandidatePair pair;
         lock (_gate)
         {
-            // RFC 8445 §7.3.1.1: role conflicts are settled by the larger tie-breaker.
-            if (IsControlling && request.IceControlling is { } theirs)
+            // RFC 8445 §7.3.1.1: role conflicts are settled by the larger tie-breaker. Before Start our role is not
+            // decided yet (the peer's checks can beat our own signaling), so there is nothing to conflict with.
+            if (!_started)
+            {
+            }
+            else if (IsControlling && request.IceControlling is { } theirs)
             {
                 if (TieBreaker >= theirs) reply487 = true;
                 else IsControlling = false;
@@ -318,7 +322,7 @@ public sealed class IceAgent : IAsyncDisposable
                     pair.Attempts = 0;
                     _triggered.Enqueue(pair);
                 }
-                if (useCandidate && !IsControlling)
+                if (useCandidate && (!IsControlling || !_started))
                 {
                     pair.Nominated = true;
                     if (pair.State == PairState.Succeeded) Select(pair);

@@ -51,6 +51,30 @@ public sealed class IceAgentTests
     }
 
     [Fact]
+    public async Task Checks_that_arrive_before_start_do_not_flip_the_signaled_roles()
+    {
+        // The answerer starts first and its checks reach the offerer before the offerer knows it controls. With the
+        // offerer's tie-breaker the smaller one, answering those early checks with 487 would hand the answerer control.
+        var a = new IceAgent { TieBreaker = 1 };
+        var b = new IceAgent { TieBreaker = ulong.MaxValue };
+        await using var _ = a;
+        await using var __ = b;
+        a.Gather();
+        b.Gather();
+        a.SetRemoteCredentials(b.LocalUfrag, b.LocalPwd);
+        b.SetRemoteCredentials(a.LocalUfrag, a.LocalPwd);
+        foreach (var c in b.LocalCandidates) a.AddRemoteCandidate(c);
+        foreach (var c in a.LocalCandidates) b.AddRemoteCandidate(c);
+        b.Start(controlling: false);
+        await Task.Delay(300);
+        a.Start(controlling: true);
+        using var cts = new CancellationTokenSource(Timeout);
+        await Task.WhenAll(a.WaitConnectedAsync(cts.Token), b.WaitConnectedAsync(cts.Token));
+        Assert.True(a.IsControlling);
+        Assert.False(b.IsControlling);
+    }
+
+    [Fact]
     public async Task Peer_reflexive_remote_is_learned_from_an_incoming_check()
     {
         // b never hears of a's candidates (as when trickle is late): it learns a's address from a's checks.
