@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using System.Buffers.Binary;
 using System.Text.Json;
 using Neuro.WebRtc.Dtls;
@@ -7,7 +8,7 @@ using Neuro.WebRtc.Srtp;
 namespace Neuro.WebRtc.Tests.Interop;
 
 /// <summary>Our transport against a real aiortc 1.4.0 (Debian python3-aiortc) over loopback UDP.</summary>
-public sealed class AiortcInteropTests
+public sealed class AiortcInteropTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(8);
 
@@ -20,6 +21,9 @@ public sealed class AiortcInteropTests
         int vp8 = offer.Media.First(m => m.Kind == "video").RtpMaps.First(r => r.EncodingName == "VP8").PayloadType;
 
         await using var pc = new RtcPeerConnection();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan iceAt = default;
+        pc.Ice.StateChanged += s => { if (s == Neuro.WebRtc.Ice.IceConnectionState.Connected) iceAt = clock.Elapsed; };
         pc.SetRemoteDescription(RtcSdpType.Offer, offer);
         var answer = pc.CreateAnswer();
         pc.SetLocalDescription(RtcSdpType.Answer, answer);
@@ -27,6 +31,7 @@ public sealed class AiortcInteropTests
 
         using var cts = new CancellationTokenSource(Step);
         await ConnectOrExplainAsync(pc, peer, offer, answer, cts.Token);
+        var connectedAt = clock.Elapsed;
         Assert.Equal(RtcPeerConnectionState.Connected, pc.State);
         Assert.Equal(DtlsRole.Client, pc.DtlsRole); // we answered a=setup:active
         Assert.Equal(SrtpProfile.AesCm128HmacSha1_80, pc.SrtpKeys.Profile); // the only profile aiortc offers
@@ -39,10 +44,12 @@ public sealed class AiortcInteropTests
             if (packet.IsRtcp) { rtcp++; continue; }
             Assert.Equal(vp8, packet.Data[1] & 0x7F);
             uint packetSsrc = BinaryPrimitives.ReadUInt32BigEndian(packet.Data.AsSpan(8));
+            if (ssrc is null) output.WriteLine($"first decrypted RTP at {clock.Elapsed.TotalMilliseconds:F0} ms");
             ssrc ??= packetSsrc;
             Assert.Equal(ssrc, packetSsrc);
             rtp++;
         }
+        output.WriteLine($"offer applied -> ICE connected {iceAt.TotalMilliseconds:F0} ms, DTLS done {connectedAt.TotalMilliseconds:F0} ms");
         Assert.True(rtp >= 20, $"only {rtp} RTP packets");
         Assert.True(rtcp >= 1, "no SRTCP packet from aiortc");
         Assert.Equal(0, pc.ReceiveCounts.Rejected);
