@@ -28,6 +28,12 @@ public sealed class RtcConfiguration
     public string? OfferAudio { get; init; }
 
     public bool OfferDataChannel { get; init; } = true;
+
+    /// <summary>
+    /// The DTLS role we take when answering: client (<c>a=setup:active</c>, RFC 8842's recommendation) or server
+    /// (<c>passive</c>, what Neko's server answers with). The server picks the SRTP profile.
+    /// </summary>
+    public DtlsRole AnswerDtlsRole { get; init; } = DtlsRole.Client;
 }
 
 /// <summary>An RTP or RTCP packet after SRTP/SRTCP unprotection.</summary>
@@ -134,11 +140,12 @@ public sealed class RtcPeerConnection : IAsyncDisposable
 
     /// <summary>
     /// Answers the remote offer: VP8 video, Opus audio and the data channel are accepted (with the offer's payload
-    /// types), anything else is rejected with port 0. We take DTLS role active, as RFC 8842 recommends for answerers.
+    /// types), anything else is rejected with port 0. Our DTLS role is <see cref="RtcConfiguration.AnswerDtlsRole"/>.
     /// </summary>
     public SessionDescription CreateAnswer()
     {
         var offer = _remote ?? throw new InvalidOperationException("set the remote offer first");
+        string setup = _configuration.AnswerDtlsRole == Dtls.DtlsRole.Client ? "active" : "passive";
         _ice.Gather();
         var sd = NewDescription();
         var accepted = new List<string>();
@@ -148,7 +155,7 @@ public sealed class RtcPeerConnection : IAsyncDisposable
             MediaDescription m;
             if (offered.Kind == "application" && offered.Formats.Contains("webrtc-datachannel"))
             {
-                m = NewMedia(sd, "application", offered.Protocol, ["webrtc-datachannel"], mid, "active");
+                m = NewMedia(sd, "application", offered.Protocol, ["webrtc-datachannel"], mid, setup);
                 m.Add("sctp-port", "5000");
                 m.Add("max-message-size", "262144");
             }
@@ -156,14 +163,14 @@ public sealed class RtcPeerConnection : IAsyncDisposable
             {
                 // The pre-RFC 8841 form (draft-ietf-mmusic-sctp-sdp-05) that aiortc 1.4 still offers: port as format plus sctpmap.
                 string port = legacyPort.ToString(CultureInfo.InvariantCulture);
-                m = NewMedia(sd, "application", offered.Protocol, [port], mid, "active");
+                m = NewMedia(sd, "application", offered.Protocol, [port], mid, setup);
                 m.Add("sctpmap", $"{port} webrtc-datachannel 65535");
                 m.Add("max-message-size", "262144");
             }
             else if (offered.Kind is "video" or "audio" && PickCodec(offered) is { } codec)
             {
                 string pt = codec.PayloadType.ToString(CultureInfo.InvariantCulture);
-                m = NewMedia(sd, offered.Kind, offered.Protocol, [pt], mid, "active");
+                m = NewMedia(sd, offered.Kind, offered.Protocol, [pt], mid, setup);
                 m.Add(AnswerDirection(offered.Direction));
                 m.Add("rtcp-mux");
                 m.Add("rtpmap", $"{pt} {codec.EncodingName}/{codec.ClockRate}" + (codec.Channels > 1 ? $"/{codec.Channels}" : ""));
@@ -174,7 +181,7 @@ public sealed class RtcPeerConnection : IAsyncDisposable
             {
                 // Rejected: port 0 and the offered formats echoed back (RFC 8866 §5.14 needs at least one).
                 // Some peers (aiortc) validate ICE and DTLS attributes on every section, rejected or not.
-                var rejected = NewMedia(sd, offered.Kind, offered.Protocol, offered.Formats.Take(1), mid, "active");
+                var rejected = NewMedia(sd, offered.Kind, offered.Protocol, offered.Formats.Take(1), mid, setup);
                 rejected.Port = 0;
                 rejected.Add("inactive");
                 continue;
