@@ -13,6 +13,15 @@ public sealed class IceAgentOptions
     /// <summary>Addresses to gather host candidates on, one UDP socket each. Loopback by default so tests stay local.</summary>
     public IReadOnlyList<IPAddress> BindAddresses { get; init; } = [IPAddress.Loopback];
 
+    /// <summary>Gather UDP host candidates (the normal case).</summary>
+    public bool Udp { get; init; } = true;
+
+    /// <summary>
+    /// ICE-TCP (RFC 6544): a passive candidate (a listener) and an active one per bind address, and connections out to
+    /// the peer's passive candidates. For paths where UDP is blocked, such as Neko's TCP mux.
+    /// </summary>
+    public bool Tcp { get; init; }
+
     /// <summary>Pacing between connectivity checks (RFC 8445 Ta).</summary>
     public TimeSpan CheckInterval { get; init; } = TimeSpan.FromMilliseconds(20);
 
@@ -39,6 +48,8 @@ public sealed class IceAgent : IAsyncDisposable
 
     private readonly IceAgentOptions _options;
     private readonly List<Socket> _sockets = [];
+    private readonly List<Socket> _listeners = [];
+    private readonly List<IceTcpLink> _tcpLinks = [];
     private readonly List<IceCandidate> _localCandidates = [];
     private readonly List<CandidatePair> _pairs = [];
     private readonly Dictionary<string, Transaction> _transactions = [];
@@ -61,6 +72,7 @@ public sealed class IceAgent : IAsyncDisposable
     private DateTime _nextConsentCheck;
     private bool _remoteEndOfCandidates;
     private bool _started;
+    private bool _gathered;
 
     public IceAgent(IceAgentOptions? options = null)
     {
@@ -83,7 +95,20 @@ public sealed class IceAgent : IAsyncDisposable
 
     /// <summary>The remote address of the selected pair once connected.</summary>
     public IPEndPoint? SelectedRemote { get { lock (_gate) return _selected?.Remote; } }
-    public IPEndPoint? SelectedLocal { get { lock (_gate) return _selected is null ? null : (IPEndPoint)_sockets[_selected.SocketIndex].LocalEndPoint!; } }
+    public IPEndPoint? SelectedLocal
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_selected is null) return null;
+                return _selected.Tcp is { } link ? link.Local : (IPEndPoint)_sockets[_selected.SocketIndex].LocalEndPoint!;
+            }
+        }
+    }
+
+    /// <summary>Whether the selected pair runs over ICE-TCP.</summary>
+    public bool SelectedIsTcp { get { lock (_gate) return _selected?.IsTcp ?? false; } }
 
     /// <summary>Raised (off the caller's thread) for each new local candidate; trickle sends them to the peer.</summary>
     public event Action<IceCandidate>? LocalCandidateGathered;
@@ -92,30 +117,47 @@ public sealed class IceAgent : IAsyncDisposable
     internal System.Collections.Concurrent.BlockingCollection<byte[]> DtlsPackets => _dtls;
     internal ChannelReader<ReceivedPacket> RtpPackets => _rtp.Reader;
 
-    /// <summary>Opens one UDP socket per bind address and reports their host candidates.</summary>
+    /// <summary>Opens one UDP socket (and, with <see cref="IceAgentOptions.Tcp"/>, a TCP listener) per bind address and reports their host candidates.</summary>
     public IReadOnlyList<IceCandidate> Gather()
     {
         var gathered = new List<IceCandidate>();
         lock (_gate)
         {
-            if (_sockets.Count > 0) return _localCandidates.ToArray();
+            if (_gathered) return _localCandidates.ToArray();
+            _gathered = true;
             for (int i = 0; i < _options.BindAddresses.Count; i++)
             {
                 var address = _options.BindAddresses[i];
+                string foundation = (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                // UDP sockets keep index i even when UDP is off, so a bind index always names one address.
                 var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
                 socket.Bind(new IPEndPoint(address, 0));
                 _sockets.Add(socket);
-                var ep = (IPEndPoint)socket.LocalEndPoint!;
-                var candidate = new IceCandidate(
-                    Foundation: (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    Component: 1, Transport: "udp",
-                    Priority: IceCandidate.ComputePriority(IceCandidateType.Host, LocalPreferenceBase - i, 1),
-                    Address: ep.Address.ToString(), Port: ep.Port, Type: IceCandidateType.Host);
-                _localCandidates.Add(candidate);
-                gathered.Add(candidate);
-                int index = i;
-                _loops.Add(Task.Run(() => ReceiveLoopAsync(index)));
+                if (_options.Udp)
+                {
+                    var ep = (IPEndPoint)socket.LocalEndPoint!;
+                    gathered.Add(new IceCandidate(foundation, 1, "udp", IceCandidate.ComputePriority(IceCandidateType.Host, LocalPreferenceBase - i, 1),
+                        ep.Address.ToString(), ep.Port, IceCandidateType.Host));
+                    int index = i;
+                    _loops.Add(Task.Run(() => ReceiveLoopAsync(index)));
+                }
+                if (_options.Tcp)
+                {
+                    var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                    listener.Bind(new IPEndPoint(address, 0));
+                    listener.Listen(16);
+                    _listeners.Add(listener);
+                    var lep = (IPEndPoint)listener.LocalEndPoint!;
+                    // RFC 6544 §4.2: direction preference active 6, passive 4, below any UDP candidate of ours.
+                    gathered.Add(new IceCandidate("t" + foundation, 1, "tcp", IceCandidate.ComputePriority(IceCandidateType.Host, (4 << 13) + 8191 - i, 1),
+                        lep.Address.ToString(), lep.Port, IceCandidateType.Host, TcpType: "passive"));
+                    gathered.Add(new IceCandidate("a" + foundation, 1, "tcp", IceCandidate.ComputePriority(IceCandidateType.Host, (6 << 13) + 8191 - i, 1),
+                        lep.Address.ToString(), 9, IceCandidateType.Host, TcpType: "active"));
+                    int index = i;
+                    _loops.Add(Task.Run(() => AcceptLoopAsync(listener, index)));
+                }
             }
+            _localCandidates.AddRange(gathered);
         }
         foreach (var c in gathered) LocalCandidateGathered?.Invoke(c);
         return gathered;
@@ -131,24 +173,107 @@ public sealed class IceAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>Adds a remote candidate (from the SDP or trickled). Non-UDP, non-component-1 and unresolvable ones are ignored.</summary>
+    /// <summary>
+    /// Adds a remote candidate (from the SDP or trickled). Component 1 only; mDNS names are ignored, as are TCP
+    /// candidates unless ICE-TCP is on (then passive ones are connected to and active ones wait for them to call).
+    /// </summary>
     public void AddRemoteCandidate(IceCandidate candidate)
     {
-        if (candidate.Transport != "udp" || candidate.Component != 1 || candidate.EndPoint is not { } ep) return;
+        if (candidate.Component != 1 || candidate.EndPoint is not { } ep) return;
+        if (candidate.Transport == "tcp")
+        {
+            if (_options.Tcp && candidate.TcpType == "passive") ConnectTcp(ep, candidate.Priority);
+            return;
+        }
+        if (candidate.Transport != "udp" || !_options.Udp) return;
         lock (_gate)
         {
             for (int i = 0; i < _sockets.Count; i++)
             {
                 if (_sockets[i].AddressFamily != ep.AddressFamily) continue;
-                if (FindPair(i, ep) is { } existing)
+                var source = new PacketSource(i, ep, null);
+                if (FindPair(source) is { } existing)
                 {
                     existing.RemotePriority = candidate.Priority;
                     continue;
                 }
-                _pairs.Add(new CandidatePair(i, ep, _localCandidates[i].Priority, candidate.Priority));
+                _pairs.Add(new CandidatePair(i, ep, null, LocalPriority(i, tcp: false), candidate.Priority));
             }
         }
     }
+
+    private uint LocalPriority(int bindIndex, bool tcp) => tcp
+        ? IceCandidate.ComputePriority(IceCandidateType.Host, (6 << 13) + 8191 - bindIndex, 1)
+        : IceCandidate.ComputePriority(IceCandidateType.Host, LocalPreferenceBase - bindIndex, 1);
+
+    /// <summary>Our active side of ICE-TCP: connect, then the pair joins the check list (RFC 6544 §7.1).</summary>
+    private void ConnectTcp(IPEndPoint remote, uint remotePriority)
+    {
+        for (int i = 0; i < _options.BindAddresses.Count; i++)
+        {
+            var address = _options.BindAddresses[i];
+            if (address.AddressFamily != remote.AddressFamily) continue;
+            CandidatePair pair;
+            lock (_gate)
+            {
+                if (_pairs.Any(p => p.IsTcp && p.SocketIndex == i && p.Remote.Equals(remote))) continue;
+                pair = new CandidatePair(i, remote, null, LocalPriority(i, tcp: true), remotePriority) { IsTcp = true, State = PairState.Connecting };
+                _pairs.Add(pair);
+            }
+            int index = i;
+            var connecting = Task.Run(async () =>
+            {
+                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    socket.Bind(new IPEndPoint(address, 0));
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                    timeout.CancelAfter(_options.ConnectTimeout);
+                    await socket.ConnectAsync(remote, timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+                {
+                    socket.Dispose();
+                    lock (_gate) pair.State = PairState.Failed;
+                    return;
+                }
+                var link = new IceTcpLink(socket, index);
+                lock (_gate)
+                {
+                    if (_stop.IsCancellationRequested) { link.Dispose(); return; }
+                    _tcpLinks.Add(link);
+                    pair.Tcp = link;
+                    pair.State = PairState.Waiting;
+                }
+                await link.ReadLoopAsync(OnTcpPacket, _stop.Token).ConfigureAwait(false);
+            });
+            lock (_gate) _loops.Add(connecting);
+        }
+    }
+
+    /// <summary>Our passive side of ICE-TCP: each accepted connection becomes a path once a check arrives on it.</summary>
+    private async Task AcceptLoopAsync(Socket listener, int bindIndex)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException) { return; }
+            catch (SocketException) { continue; }
+            var link = new IceTcpLink(accepted, bindIndex);
+            lock (_gate)
+            {
+                if (_tcpLinks.Count >= 64) { link.Dispose(); continue; } // a peer has no reason to open more than a few
+                _tcpLinks.Add(link);
+            }
+            _ = Task.Run(() => link.ReadLoopAsync(OnTcpPacket, _stop.Token));
+        }
+    }
+
+    private void OnTcpPacket(IceTcpLink link, byte[] packet) => Dispatch(new PacketSource(link.BindIndex, link.Remote, link), packet);
 
     /// <summary>The peer says it has no more candidates, so an empty check list can be declared failed.</summary>
     public void SetRemoteEndOfCandidates()
@@ -168,7 +293,8 @@ public sealed class IceAgent : IAsyncDisposable
             _startedAt = DateTime.UtcNow;
         }
         SetState(IceConnectionState.Checking);
-        _loops.Add(Task.Run(TimerLoopAsync));
+        var timer = Task.Run(TimerLoopAsync);
+        lock (_gate) _loops.Add(timer);
     }
 
     /// <summary>Completes when a pair is selected; throws when ICE fails, the agent closes or the token fires.</summary>
@@ -181,7 +307,7 @@ public sealed class IceAgent : IAsyncDisposable
         lock (_gate) pair = _selected;
         if (State == IceConnectionState.Closed) throw new ObjectDisposedException(nameof(IceAgent));
         if (pair is null) return ValueTask.CompletedTask;
-        return SendToAsync(pair.SocketIndex, pair.Remote, packet, cancellationToken);
+        return SendToAsync(pair.Source, packet, cancellationToken);
     }
 
     /// <summary>Blocking send on the selected pair, for DTLS's synchronous transport.</summary>
@@ -190,6 +316,11 @@ public sealed class IceAgent : IAsyncDisposable
         CandidatePair? pair;
         lock (_gate) pair = _selected;
         if (pair is null || _stop.IsCancellationRequested) return;
+        if (pair.IsTcp)
+        {
+            pair.Tcp?.Send(packet);
+            return;
+        }
         try
         {
             _sockets[pair.SocketIndex].SendTo(packet, SocketFlags.None, pair.Remote);
@@ -202,11 +333,16 @@ public sealed class IceAgent : IAsyncDisposable
         }
     }
 
-    private async ValueTask SendToAsync(int socketIndex, IPEndPoint remote, ReadOnlyMemory<byte> packet, CancellationToken cancellationToken)
+    private async ValueTask SendToAsync(PacketSource to, ReadOnlyMemory<byte> packet, CancellationToken cancellationToken)
     {
+        if (to.Link is { } link)
+        {
+            link.Send(packet.Span);
+            return;
+        }
         try
         {
-            await _sockets[socketIndex].SendToAsync(packet, SocketFlags.None, remote, cancellationToken).ConfigureAwait(false);
+            await _sockets[to.SocketIndex].SendToAsync(packet, SocketFlags.None, to.From, cancellationToken).ConfigureAwait(false);
         }
         catch (SocketException)
         {
@@ -233,63 +369,67 @@ public sealed class IceAgent : IAsyncDisposable
             catch (ObjectDisposedException) { return; }
             catch (SocketException) { continue; } // ICMP port unreachable surfaces here on some stacks
             if (result.ReceivedBytes == 0) continue;
-            var from = (IPEndPoint)result.RemoteEndPoint;
-            var data = buffer.AsSpan(0, result.ReceivedBytes);
-            byte first = data[0];
-            if (first < 4)
-            {
-                if (StunMessage.TryParse(data, out var message, out _)) HandleStun(socketIndex, from, message!);
-            }
-            else if (first is >= 20 and <= 63)
-            {
-                if (IsKnownRemote(socketIndex, from))
-                {
-                    try { _dtls.TryAdd(data.ToArray()); } catch (InvalidOperationException) { } // added after close: drop
-                }
-            }
-            else if (first is >= 128 and <= 191)
-            {
-                if (IsSelectedRemote(socketIndex, from)) _rtp.Writer.TryWrite(new ReceivedPacket(data.ToArray(), from));
-            }
-            // Anything else (ZRTP, TURN channels, noise) is dropped, as RFC 7983 allows.
+            Dispatch(new PacketSource(socketIndex, (IPEndPoint)result.RemoteEndPoint, null), buffer.AsSpan(0, result.ReceivedBytes));
         }
     }
 
-    private bool IsKnownRemote(int socketIndex, IPEndPoint from)
+    /// <summary>RFC 7983 demultiplexing of one packet from a UDP socket or a TCP link.</summary>
+    private void Dispatch(PacketSource source, ReadOnlySpan<byte> data)
     {
-        lock (_gate) return FindPair(socketIndex, from) is not null;
+        byte first = data[0];
+        if (first < 4)
+        {
+            if (StunMessage.TryParse(data, out var message, out _)) HandleStun(source, message!);
+        }
+        else if (first is >= 20 and <= 63)
+        {
+            if (IsKnownRemote(source))
+            {
+                try { _dtls.TryAdd(data.ToArray()); } catch (InvalidOperationException) { } // added after close: drop
+            }
+        }
+        else if (first is >= 128 and <= 191)
+        {
+            if (IsSelectedRemote(source)) _rtp.Writer.TryWrite(new ReceivedPacket(data.ToArray(), source.From));
+        }
+        // Anything else (ZRTP, TURN channels, noise) is dropped, as RFC 7983 allows.
     }
 
-    private bool IsSelectedRemote(int socketIndex, IPEndPoint from)
+    private bool IsKnownRemote(PacketSource source)
     {
-        lock (_gate) return _selected is { } s && s.SocketIndex == socketIndex && s.Remote.Equals(from);
+        lock (_gate) return FindPair(source) is not null;
     }
 
-    private void HandleStun(int socketIndex, IPEndPoint from, StunMessage message)
+    private bool IsSelectedRemote(PacketSource source)
+    {
+        lock (_gate) return _selected is { } s && s.Matches(source);
+    }
+
+    private void HandleStun(PacketSource source, StunMessage message)
     {
         if (message.Method != StunMessage.BindingMethod) return;
         if (message.HasFingerprint && !message.VerifyFingerprint()) return;
         switch (message.Class)
         {
-            case StunClass.Request: HandleRequest(socketIndex, from, message); break;
+            case StunClass.Request: HandleRequest(source, message); break;
             case StunClass.SuccessResponse:
-            case StunClass.ErrorResponse: HandleResponse(socketIndex, from, message); break;
+            case StunClass.ErrorResponse: HandleResponse(source, message); break;
             default: break; // Binding indications are keepalives: nothing to do.
         }
     }
 
-    private void HandleRequest(int socketIndex, IPEndPoint from, StunMessage request)
+    private void HandleRequest(PacketSource source, StunMessage request)
     {
         string? username = request.Username;
         if (username is null || !request.HasIntegrity)
         {
-            SendError(socketIndex, from, request, 400, "Bad Request", withIntegrity: false);
+            SendError(source, request, 400, "Bad Request", withIntegrity: false);
             return;
         }
         int colon = username.IndexOf(':');
         if (colon < 0 || username[..colon] != LocalUfrag || !request.VerifyIntegrity(_localKey))
         {
-            SendError(socketIndex, from, request, 401, "Unauthorized", withIntegrity: false);
+            SendError(source, request, 401, "Unauthorized", withIntegrity: false);
             return;
         }
         bool reply487 = false;
@@ -312,7 +452,7 @@ public sealed class IceAgent : IAsyncDisposable
                 if (TieBreaker >= theirs2) IsControlling = true;
                 else reply487 = true;
             }
-            pair = FindPair(socketIndex, from) ?? AddPeerReflexive(socketIndex, from, request.Priority ?? 0);
+            pair = FindPair(source) ?? AddPeerReflexive(source, request.Priority ?? 0);
             if (!reply487)
             {
                 // A triggered check (§7.3.1.4) confirms the path in our direction too.
@@ -331,24 +471,24 @@ public sealed class IceAgent : IAsyncDisposable
         }
         if (reply487)
         {
-            SendError(socketIndex, from, request, 487, "Role Conflict", withIntegrity: true);
+            SendError(source, request, 487, "Role Conflict", withIntegrity: true);
             return;
         }
-        var response = new StunMessage(StunClass.SuccessResponse, StunMessage.BindingMethod, request.TransactionId).AddXorMappedAddress(from);
-        _ = SendToAsync(socketIndex, from, response.Encode(_localKey, fingerprint: true), CancellationToken.None);
+        var response = new StunMessage(StunClass.SuccessResponse, StunMessage.BindingMethod, request.TransactionId).AddXorMappedAddress(source.From);
+        _ = SendToAsync(source, response.Encode(_localKey, fingerprint: true), CancellationToken.None);
         lock (_gate)
         {
             if (_selected == pair) _lastConsent = DateTime.UtcNow; // the peer's own consent checks prove it is alive too
         }
     }
 
-    private void SendError(int socketIndex, IPEndPoint from, StunMessage request, int code, string reason, bool withIntegrity)
+    private void SendError(PacketSource source, StunMessage request, int code, string reason, bool withIntegrity)
     {
         var error = new StunMessage(StunClass.ErrorResponse, StunMessage.BindingMethod, request.TransactionId).AddErrorCode(code, reason);
-        _ = SendToAsync(socketIndex, from, error.Encode(withIntegrity ? _localKey : null, fingerprint: true), CancellationToken.None);
+        _ = SendToAsync(source, error.Encode(withIntegrity ? _localKey : null, fingerprint: true), CancellationToken.None);
     }
 
-    private void HandleResponse(int socketIndex, IPEndPoint from, StunMessage response)
+    private void HandleResponse(PacketSource source, StunMessage response)
     {
         lock (_gate)
         {
@@ -358,7 +498,7 @@ public sealed class IceAgent : IAsyncDisposable
             _transactions.Remove(key);
             var pair = tx.Pair;
             // §7.2.5.2.1: a response from another address than the check went to makes the check fail.
-            if (!from.Equals(pair.Remote) || socketIndex != pair.SocketIndex)
+            if (!pair.Matches(source))
             {
                 pair.State = PairState.Failed;
                 return;
@@ -390,18 +530,21 @@ public sealed class IceAgent : IAsyncDisposable
         }
     }
 
-    private CandidatePair AddPeerReflexive(int socketIndex, IPEndPoint from, uint priority)
+    private CandidatePair AddPeerReflexive(PacketSource source, uint priority)
     {
-        var pair = new CandidatePair(socketIndex, from, _localCandidates[socketIndex].Priority, priority);
+        var pair = new CandidatePair(source.SocketIndex, source.From, source.Link, LocalPriority(source.SocketIndex, source.Link is not null), priority)
+        {
+            IsTcp = source.Link is not null,
+        };
         _pairs.Add(pair);
         return pair;
     }
 
-    private CandidatePair? FindPair(int socketIndex, IPEndPoint remote)
+    private CandidatePair? FindPair(PacketSource source)
     {
         foreach (var p in _pairs)
         {
-            if (p.SocketIndex == socketIndex && p.Remote.Equals(remote)) return p;
+            if (p.Matches(source)) return p;
         }
         return null;
     }
@@ -439,7 +582,7 @@ public sealed class IceAgent : IAsyncDisposable
     private void Tick()
     {
         var now = DateTime.UtcNow;
-        (int socket, IPEndPoint to, byte[] bytes)? send = null;
+        (PacketSource to, byte[] bytes)? send = null;
         string? failure = null;
         lock (_gate)
         {
@@ -492,17 +635,18 @@ public sealed class IceAgent : IAsyncDisposable
                 failure = "no remote ICE credentials within " + _options.ConnectTimeout.TotalSeconds + " s";
             }
         }
-        if (send is { } s) _ = SendToAsync(s.socket, s.to, s.bytes, CancellationToken.None);
+        if (send is { } s) _ = SendToAsync(s.to, s.bytes, CancellationToken.None);
         if (failure is not null) Fail(failure);
     }
 
     // Called under _gate.
-    private (int, IPEndPoint, byte[]) BuildCheck(CandidatePair pair, bool useCandidate, bool consent)
+    private (PacketSource, byte[]) BuildCheck(CandidatePair pair, bool useCandidate, bool consent)
     {
         var request = new StunMessage(StunClass.Request, StunMessage.BindingMethod)
             .AddUsername(_remoteUfrag + ":" + LocalUfrag)
             // §7.1.1: PRIORITY is what a peer-reflexive candidate of ours would get.
-            .AddPriority(IceCandidate.ComputePriority(IceCandidateType.PeerReflexive, LocalPreferenceBase - pair.SocketIndex, 1))
+            .AddPriority(IceCandidate.ComputePriority(IceCandidateType.PeerReflexive,
+                pair.IsTcp ? (6 << 13) + 8191 - pair.SocketIndex : LocalPreferenceBase - pair.SocketIndex, 1))
             .AddRole(IsControlling, TieBreaker);
         if (useCandidate) request.AddUseCandidate();
         if (!consent)
@@ -512,7 +656,7 @@ public sealed class IceAgent : IAsyncDisposable
         }
         var rto = consent ? _options.ConsentInterval : _options.InitialRto * Math.Pow(2, Math.Max(0, pair.Attempts - 1));
         _transactions[Convert.ToHexString(request.TransactionId)] = new Transaction(pair, useCandidate, consent, IsControlling, DateTime.UtcNow + rto);
-        return (pair.SocketIndex, pair.Remote, request.Encode(_remoteKey, fingerprint: true));
+        return (pair.Source, request.Encode(_remoteKey, fingerprint: true));
     }
 
     private TimeSpan JitteredConsentInterval() => _options.ConsentInterval * (0.8 + 0.4 * Random.Shared.NextDouble());
@@ -547,9 +691,16 @@ public sealed class IceAgent : IAsyncDisposable
         _connected.TrySetException(new ObjectDisposedException(nameof(IceAgent)));
         _stop.Cancel();
         foreach (var s in _sockets) s.Dispose();
+        foreach (var l in _listeners) l.Dispose();
+        lock (_gate)
+        {
+            foreach (var link in _tcpLinks) link.Dispose();
+        }
         _dtls.CompleteAdding();
         _rtp.Writer.TryComplete();
-        try { await Task.WhenAll(_loops).ConfigureAwait(false); } catch (OperationCanceledException) { }
+        Task[] loops;
+        lock (_gate) loops = _loops.ToArray();
+        try { await Task.WhenAll(loops).ConfigureAwait(false); } catch (OperationCanceledException) { }
         _stop.Dispose();
     }
 
@@ -560,12 +711,21 @@ public sealed class IceAgent : IAsyncDisposable
         return RandomNumberGenerator.GetString(alphabet, length);
     }
 
-    private enum PairState { Waiting, InProgress, Succeeded, Failed }
+    private enum PairState { Connecting, Waiting, InProgress, Succeeded, Failed }
 
-    private sealed class CandidatePair(int socketIndex, IPEndPoint remote, uint localPriority, uint remotePriority)
+    private sealed class CandidatePair(int socketIndex, IPEndPoint remote, IceTcpLink? tcp, uint localPriority, uint remotePriority)
     {
+        /// <summary>Bind address index: the UDP socket, or the address a TCP link was made on.</summary>
         public int SocketIndex { get; } = socketIndex;
         public IPEndPoint Remote { get; } = remote;
+        public bool IsTcp { get; init; }
+        /// <summary>The connection of a TCP pair; null while our active side is still connecting.</summary>
+        public IceTcpLink? Tcp { get; set; } = tcp;
+        public PacketSource Source => new(SocketIndex, Remote, Tcp);
+
+        public bool Matches(PacketSource source) => IsTcp
+            ? source.Link is not null && ReferenceEquals(source.Link, Tcp)
+            : source.Link is null && source.SocketIndex == SocketIndex && source.From.Equals(Remote);
         public uint LocalPriority { get; } = localPriority;
         public uint RemotePriority { get; set; } = remotePriority;
         public PairState State { get; set; } = PairState.Waiting;
@@ -585,5 +745,8 @@ public sealed class IceAgent : IAsyncDisposable
 }
 
 internal readonly record struct ReceivedPacket(byte[] Data, IPEndPoint From);
+
+/// <summary>Where a packet came from (or goes to): a UDP socket and remote address, or a TCP link.</summary>
+internal readonly record struct PacketSource(int SocketIndex, IPEndPoint From, IceTcpLink? Link);
 
 public sealed class IceException(string message) : Exception(message);

@@ -75,6 +75,44 @@ public sealed class IceAgentTests
     }
 
     [Fact]
+    public async Task Ice_tcp_only_agents_connect_active_to_passive_and_carry_dtls()
+    {
+        var options = new IceAgentOptions { Udp = false, Tcp = true };
+        var (a, b) = await ConnectAsync(true, false, options);
+        await using var _ = a;
+        await using var __ = b;
+        Assert.True(a.SelectedIsTcp);
+        Assert.True(b.SelectedIsTcp);
+        Assert.All(a.LocalCandidates, c => Assert.Equal("tcp", c.Transport));
+        Assert.Contains(a.LocalCandidates, c => c.TcpType == "passive");
+        Assert.Contains(a.LocalCandidates, c => c is { TcpType: "active", Port: 9 });
+
+        // DTLS runs over the framed TCP stream exactly as over UDP.
+        var certA = Neuro.WebRtc.Dtls.DtlsCertificate.Generate();
+        var certB = Neuro.WebRtc.Dtls.DtlsCertificate.Generate();
+        using var cts = new CancellationTokenSource(Timeout);
+        var client = Neuro.WebRtc.Dtls.DtlsSession.HandshakeAsync(a, Neuro.WebRtc.Dtls.DtlsRole.Client, certA, certB.Fingerprint, Timeout, cts.Token);
+        var server = Neuro.WebRtc.Dtls.DtlsSession.HandshakeAsync(b, Neuro.WebRtc.Dtls.DtlsRole.Server, certB, certA.Fingerprint, Timeout, cts.Token);
+        await using var c = await client;
+        await using var s = await server;
+        await c.SendAsync("over tcp"u8.ToArray(), cts.Token);
+        var buffer = new byte[2048];
+        int n = await s.ReceiveAsync(buffer, cts.Token);
+        Assert.Equal("over tcp", System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+    }
+
+    [Fact]
+    public async Task With_both_transports_udp_is_preferred()
+    {
+        var options = new IceAgentOptions { Udp = true, Tcp = true };
+        var (a, b) = await ConnectAsync(true, false, options);
+        await using var _ = a;
+        await using var __ = b;
+        Assert.False(a.SelectedIsTcp);
+        Assert.False(b.SelectedIsTcp);
+    }
+
+    [Fact]
     public async Task Peer_reflexive_remote_is_learned_from_an_incoming_check()
     {
         // b never hears of a's candidates (as when trickle is late): it learns a's address from a's checks.

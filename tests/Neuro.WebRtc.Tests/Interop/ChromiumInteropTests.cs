@@ -43,9 +43,10 @@ public sealed class ChromiumInteropTests(ITestOutputHelper output)
         """;
 
     [Theory]
-    [InlineData(Neuro.WebRtc.Dtls.DtlsRole.Client)]
-    [InlineData(Neuro.WebRtc.Dtls.DtlsRole.Server)]
-    public async Task Chromium_offers_video_we_answer_and_decrypt_its_srtp(Neuro.WebRtc.Dtls.DtlsRole ourRole)
+    [InlineData(Neuro.WebRtc.Dtls.DtlsRole.Client, false)]
+    [InlineData(Neuro.WebRtc.Dtls.DtlsRole.Server, false)]
+    [InlineData(Neuro.WebRtc.Dtls.DtlsRole.Client, true)]
+    public async Task Chromium_offers_video_we_answer_and_decrypt_its_srtp(Neuro.WebRtc.Dtls.DtlsRole ourRole, bool tcpOnly)
     {
         Assert.True(File.Exists("/usr/bin/chromium"), "Debian's chromium is required (test.sh installs it)");
         int port = Neuro.Testing.FreePort.Next();
@@ -103,7 +104,12 @@ public sealed class ChromiumInteropTests(ITestOutputHelper output)
             var offer = SessionDescription.Parse(sdp);
             int vp8 = offer.Media.First(m => m.Kind == "video").RtpMaps.First(r => r.EncodingName == "VP8").PayloadType;
 
-            await using var pc = new RtcPeerConnection(new RtcConfiguration { AnswerDtlsRole = ourRole });
+            // TCP only: we offer just a passive ICE-TCP candidate, so Chromium has to connect to it actively (RFC 6544).
+            await using var pc = new RtcPeerConnection(new RtcConfiguration
+            {
+                AnswerDtlsRole = ourRole,
+                Ice = tcpOnly ? new Neuro.WebRtc.Ice.IceAgentOptions { Udp = false, Tcp = true } : new Neuro.WebRtc.Ice.IceAgentOptions(),
+            });
             pc.SetRemoteDescription(RtcSdpType.Offer, offer);
             var answer = pc.CreateAnswer();
             pc.SetLocalDescription(RtcSdpType.Answer, answer);
@@ -121,6 +127,7 @@ public sealed class ChromiumInteropTests(ITestOutputHelper output)
             }
             output.WriteLine($"answer -> connected {(clock.Elapsed - offerAt).TotalMilliseconds:F0} ms, SRTP profile {pc.SrtpKeys.Profile.Name}");
             Assert.Equal(ourRole, pc.DtlsRole);
+            Assert.Equal(tcpOnly, pc.Ice.SelectedIsTcp);
             // The DTLS server picks the profile: Chromium (as server) takes AES_CM; we (as server) prefer GCM, which Chromium offers.
             Assert.Equal(ourRole == Neuro.WebRtc.Dtls.DtlsRole.Server ? SrtpProfile.AeadAes128Gcm : SrtpProfile.AesCm128HmacSha1_80, pc.SrtpKeys.Profile);
 
