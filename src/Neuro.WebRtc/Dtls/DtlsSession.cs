@@ -84,15 +84,10 @@ public sealed class DtlsSession : IDatagramTransport
                 if (n >= 0) _received.Writer.TryWrite(buffer.AsSpan(0, n).ToArray());
             }
         }
-        catch (Exception) when (_closed || _link.IsClosed)
+        catch (Exception)
         {
-        }
-        catch (TlsFatalAlert)
-        {
-            // The peer (or a corrupt record) ended the association; readers see -1.
-        }
-        catch (IOException)
-        {
+            // Closed by us, a fatal alert or close_notify from the peer, or the ICE path gone: readers see -1. This
+            // is a thread of its own, so nothing may escape it.
         }
         finally
         {

@@ -369,7 +369,14 @@ public sealed class IceAgent : IAsyncDisposable
             catch (ObjectDisposedException) { return; }
             catch (SocketException) { continue; } // ICMP port unreachable surfaces here on some stacks
             if (result.ReceivedBytes == 0) continue;
-            Dispatch(new PacketSource(socketIndex, (IPEndPoint)result.RemoteEndPoint, null), buffer.AsSpan(0, result.ReceivedBytes));
+            try
+            {
+                Dispatch(new PacketSource(socketIndex, (IPEndPoint)result.RemoteEndPoint, null), buffer.AsSpan(0, result.ReceivedBytes));
+            }
+            catch (Exception) when (!_stop.IsCancellationRequested)
+            {
+                // One bad packet must not leave the agent deaf for the rest of the connection.
+            }
         }
     }
 

@@ -46,7 +46,18 @@ public sealed class ChromiumInteropTests(ITestOutputHelper output)
     [InlineData(Neuro.WebRtc.Dtls.DtlsRole.Client, false)]
     [InlineData(Neuro.WebRtc.Dtls.DtlsRole.Server, false)]
     [InlineData(Neuro.WebRtc.Dtls.DtlsRole.Client, true)]
-    public async Task Chromium_offers_video_we_answer_and_decrypt_its_srtp(Neuro.WebRtc.Dtls.DtlsRole ourRole, bool tcpOnly)
+    public Task Chromium_offers_video_we_answer_and_decrypt_its_srtp(Neuro.WebRtc.Dtls.DtlsRole ourRole, bool tcpOnly) =>
+        RunAsync(ourRole, tcpOnly, mdns: false);
+
+    /// <summary>
+    /// Chromium's default: its host candidates are mDNS names we cannot resolve, so we only learn its address from its
+    /// checks (a peer-reflexive candidate, RFC 8445 §7.3.1.3).
+    /// </summary>
+    [Fact]
+    public Task Chromium_with_mdns_candidates_connects_through_peer_reflexive_learning() =>
+        RunAsync(Neuro.WebRtc.Dtls.DtlsRole.Client, tcpOnly: false, mdns: true);
+
+    private async Task RunAsync(Neuro.WebRtc.Dtls.DtlsRole ourRole, bool tcpOnly, bool mdns)
     {
         Assert.True(File.Exists("/usr/bin/chromium"), "Debian's chromium is required (test.sh installs it)");
         int port = Neuro.Testing.FreePort.Next();
@@ -89,7 +100,7 @@ public sealed class ChromiumInteropTests(ITestOutputHelper output)
                      "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync", "--disable-extensions", "--mute-audio",
                      // Loopback candidates, and plain addresses instead of mDNS names (see notes-dotnet-stack.md §5).
-                     "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
+                     "--allow-loopback-in-peer-connection", mdns ? "--enable-features=WebRtcHideLocalIpsWithMdns" : "--disable-features=WebRtcHideLocalIpsWithMdns",
                      $"--user-data-dir={profile}", $"http://127.0.0.1:{port}/",
                  }) start.ArgumentList.Add(flag);
         using var chromium = Process.Start(start)!;
@@ -103,6 +114,9 @@ public sealed class ChromiumInteropTests(ITestOutputHelper output)
             string sdp = await offerText.Task.WaitAsync(TimeSpan.FromSeconds(20));
             var offer = SessionDescription.Parse(sdp);
             int vp8 = offer.Media.First(m => m.Kind == "video").RtpMaps.First(r => r.EncodingName == "VP8").PayloadType;
+            var offered = offer.Media[0].Candidates.Where(c => c.Transport == "udp").ToList();
+            output.WriteLine("chromium's UDP candidates: " + string.Join(", ", offered.Select(c => c.Address)));
+            if (mdns) Assert.All(offered, c => Assert.Null(c.EndPoint));
 
             // TCP only: we offer just a passive ICE-TCP candidate, so Chromium has to connect to it actively (RFC 6544).
             await using var pc = new RtcPeerConnection(new RtcConfiguration
