@@ -79,6 +79,11 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         };
     }
 
+    /// <summary>SSRCs our media sender must use; they are announced (a=ssrc, a=msid) in sections we send on.</summary>
+    public uint LocalVideoSsrc { get; } = RandomSsrc();
+    public uint LocalAudioSsrc { get; } = RandomSsrc();
+    public string CName { get; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(8)).ToLowerInvariant();
+
     public RtcPeerConnectionState State { get; private set; } = RtcPeerConnectionState.New;
     public Exception? Failure { get; private set; }
     public CertificateFingerprint LocalFingerprint => _certificate.Fingerprint;
@@ -109,6 +114,7 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         {
             var m = NewMedia(sd, "video", "UDP/TLS/RTP/SAVPF", [VideoPayloadType.ToString(CultureInfo.InvariantCulture)], mids.Count.ToString(CultureInfo.InvariantCulture), "actpass");
             m.Add(videoDirection);
+            AnnounceSender(m, videoDirection, LocalVideoSsrc);
             m.Add("rtcp-mux");
             m.Add("rtpmap", $"{VideoPayloadType} VP8/90000");
             m.Add("rtcp-fb", $"{VideoPayloadType} nack");
@@ -120,6 +126,7 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         {
             var m = NewMedia(sd, "audio", "UDP/TLS/RTP/SAVPF", [AudioPayloadType.ToString(CultureInfo.InvariantCulture)], mids.Count.ToString(CultureInfo.InvariantCulture), "actpass");
             m.Add(audioDirection);
+            AnnounceSender(m, audioDirection, LocalAudioSsrc);
             m.Add("rtcp-mux");
             m.Add("rtpmap", $"{AudioPayloadType} opus/48000/2");
             m.Add("fmtp", $"{AudioPayloadType} minptime=10;useinbandfec=1");
@@ -171,7 +178,9 @@ public sealed class RtcPeerConnection : IAsyncDisposable
             {
                 string pt = codec.PayloadType.ToString(CultureInfo.InvariantCulture);
                 m = NewMedia(sd, offered.Kind, offered.Protocol, [pt], mid, setup);
-                m.Add(AnswerDirection(offered.Direction));
+                string direction = AnswerDirection(offered.Direction);
+                m.Add(direction);
+                AnnounceSender(m, direction, offered.Kind == "video" ? LocalVideoSsrc : LocalAudioSsrc);
                 m.Add("rtcp-mux");
                 m.Add("rtpmap", $"{pt} {codec.EncodingName}/{codec.ClockRate}" + (codec.Channels > 1 ? $"/{codec.Channels}" : ""));
                 if (offered.Fmtp(codec.PayloadType) is { } fmtp) m.Add("fmtp", $"{pt} {fmtp}");
@@ -280,11 +289,11 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         {
             if (_run is not null || _local is null || _remote is null) return;
             controlling = _localType == RtcSdpType.Offer; // RFC 8445 §6.1.1: full agents, offerer controls
-            SetState(RtcPeerConnectionState.Connecting);
             // Started here, not on the task: the peer's checks may already be arriving and must meet our real role.
             _ice.Start(controlling);
             _run = Task.Run(RunAsync);
         }
+        SetState(RtcPeerConnectionState.Connecting);
     }
 
     private async Task RunAsync()
@@ -365,6 +374,20 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// RFC 8830 msid and RFC 5576 ssrc/cname for a section we send on, so that receivers that do not route by
+    /// payload type alone (Chromium with several streams) can bind our SSRC to the track.
+    /// </summary>
+    private void AnnounceSender(MediaDescription m, string direction, uint ssrc)
+    {
+        if (direction is not ("sendrecv" or "sendonly")) return;
+        string ssrcText = ssrc.ToString(CultureInfo.InvariantCulture);
+        m.Add("msid", $"{CName} {m.Kind}-{ssrcText}");
+        m.Add("ssrc", $"{ssrcText} cname:{CName}");
+    }
+
+    private static uint RandomSsrc() => (uint)RandomNumberGenerator.GetInt32(1, int.MaxValue);
+
     private static MediaDescription? BundleTag(SessionDescription sd)
     {
         var group = sd.BundleGroup;
@@ -439,6 +462,7 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         lock (_gate)
         {
             if (State == state || State == RtcPeerConnectionState.Closed) return;
+            if (state == RtcPeerConnectionState.Connecting && State != RtcPeerConnectionState.New) return; // RunAsync got further first
             State = state;
         }
         StateChanged?.Invoke(state);

@@ -35,6 +35,10 @@ public sealed class RtcPeerConnectionTests
         Assert.Contains(answer.Media[1].RtpMaps, m => m is { PayloadType: 111, EncodingName: "opus", ClockRate: 48000, Channels: 2 });
         Assert.Equal("sendrecv", answer.Media[0].Direction);
         Assert.Equal(5000, answer.Media[2].SctpPort);
+        // Each side announces the SSRC its media sender will use in the sections it sends on.
+        Assert.Equal([offerer.LocalVideoSsrc], offer.Media[0].Ssrcs);
+        Assert.Equal([answerer.LocalAudioSsrc], answer.Media[1].Ssrcs);
+        Assert.Empty(answer.Media[2].Ssrcs);
 
         // Trickle: candidates as the signaling channel would carry them, as text.
         foreach (var c in offerer.Ice.LocalCandidates) { Assert.True(IceCandidate.TryParse(c.ToString(), out var parsed)); answerer.AddRemoteCandidate(parsed, "0"); }

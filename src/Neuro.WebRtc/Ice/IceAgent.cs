@@ -446,15 +446,12 @@ public sealed class IceAgent : IAsyncDisposable
         {
             // RFC 8445 §7.3.1.1: role conflicts are settled by the larger tie-breaker. Before Start our role is not
             // decided yet (the peer's checks can beat our own signaling), so there is nothing to conflict with.
-            if (!_started)
-            {
-            }
-            else if (IsControlling && request.IceControlling is { } theirs)
+            if (_started && IsControlling && request.IceControlling is { } theirs)
             {
                 if (TieBreaker >= theirs) reply487 = true;
                 else IsControlling = false;
             }
-            else if (!IsControlling && request.IceControlled is { } theirs2)
+            else if (_started && !IsControlling && request.IceControlled is { } theirs2)
             {
                 if (TieBreaker >= theirs2) IsControlling = true;
                 else reply487 = true;

@@ -117,6 +117,13 @@ public sealed class MediaDescription
     /// <summary>The <c>a=rtcp-fb</c> values of one payload type (e.g. <c>nack</c>, <c>nack pli</c>).</summary>
     public IEnumerable<string> RtcpFeedback(int payloadType) => ValuesFor("rtcp-fb", payloadType);
 
+    /// <summary>The distinct SSRCs of <c>a=ssrc</c> lines (RFC 5576): which streams the peer will send in this section.</summary>
+    public IEnumerable<uint> Ssrcs => Attributes
+        .Where(a => a.Name == "ssrc" && a.Value is not null)
+        .Select(a => uint.TryParse(a.Value!.Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out uint ssrc) ? (uint?)ssrc : null)
+        .OfType<uint>()
+        .Distinct();
+
     public IEnumerable<Ice.IceCandidate> Candidates
     {
         get

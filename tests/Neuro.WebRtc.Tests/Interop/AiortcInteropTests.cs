@@ -89,7 +89,7 @@ public sealed class AiortcInteropTests(ITestOutputHelper output)
         Assert.Equal(DtlsRole.Server, pc.DtlsRole);
         Assert.True(pc.Ice.IsControlling);
 
-        const uint ssrc = 0x5EED1234;
+        uint ssrc = pc.LocalVideoSsrc; // the one our offer announced
         var sent = new Dictionary<int, string>();
         for (int seq = 1000; seq < 1030; seq++)
         {

@@ -78,6 +78,7 @@ public sealed class SessionDescriptionTests
         Assert.Equal(32, fp.Value.Length);
         Assert.Equal(0x0B, fp.Value[0]);
         Assert.True(video.EndOfCandidates);
+        Assert.Equal([1234u], video.Ssrcs);
 
         var candidates = video.Candidates.ToList();
         Assert.Equal(2, candidates.Count);
