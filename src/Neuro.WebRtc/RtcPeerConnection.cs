@@ -56,6 +56,8 @@ public sealed class RtcPeerConnection : IAsyncDisposable
     private readonly TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Channel<RtcReceivedPacket> _received = Channel.CreateBounded<RtcReceivedPacket>(new BoundedChannelOptions(2048) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly object _gate = new();
+    // SRTP contexts are not thread-safe: senders share one lock; the receive context belongs to the receive loop alone.
+    private readonly object _sendGate = new();
     private readonly long _sessionId = RandomNumberGenerator.GetInt32(int.MaxValue);
     private SessionDescription? _local;
     private SessionDescription? _remote;
@@ -258,14 +260,14 @@ public sealed class RtcPeerConnection : IAsyncDisposable
     public async ValueTask SendRtpAsync(ReadOnlyMemory<byte> rtp, CancellationToken cancellationToken)
     {
         byte[] packet;
-        lock (_gate) packet = (_sendContext ?? throw new InvalidOperationException("not connected")).ProtectRtp(rtp.Span);
+        lock (_sendGate) packet = (_sendContext ?? throw new InvalidOperationException("not connected")).ProtectRtp(rtp.Span);
         await _ice.SendAsync(packet, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask SendRtcpAsync(ReadOnlyMemory<byte> rtcp, CancellationToken cancellationToken)
     {
         byte[] packet;
-        lock (_gate) packet = (_sendContext ?? throw new InvalidOperationException("not connected")).ProtectRtcp(rtcp.Span);
+        lock (_sendGate) packet = (_sendContext ?? throw new InvalidOperationException("not connected")).ProtectRtcp(rtcp.Span);
         await _ice.SendAsync(packet, cancellationToken).ConfigureAwait(false);
     }
 
@@ -307,11 +309,11 @@ public sealed class RtcPeerConnection : IAsyncDisposable
             var dtls = await DtlsSession.HandshakeAsync(_ice, role, _certificate, _remote!.Fingerprint(tag)!, _configuration.DtlsTimeout, _closing.Token)
                 .ConfigureAwait(false);
             var keys = dtls.SrtpKeys;
-            lock (_gate)
+            _receiveContext = new SrtpContext(keys.Profile, keys.RemoteMasterKey, keys.RemoteMasterSalt);
+            lock (_sendGate)
             {
                 _dtls = dtls;
                 _sendContext = new SrtpContext(keys.Profile, keys.LocalMasterKey, keys.LocalMasterSalt);
-                _receiveContext = new SrtpContext(keys.Profile, keys.RemoteMasterKey, keys.RemoteMasterSalt);
             }
             SetState(RtcPeerConnectionState.Connected);
             _connected.TrySetResult();
@@ -359,10 +361,7 @@ public sealed class RtcPeerConnection : IAsyncDisposable
                 byte[]? plain;
                 SrtpStatus status;
                 bool rtcp = SrtpContext.IsRtcp(packet.Data);
-                lock (_gate)
-                {
-                    status = rtcp ? _receiveContext!.UnprotectRtcp(packet.Data, out plain) : _receiveContext!.UnprotectRtp(packet.Data, out plain);
-                }
+                status = rtcp ? _receiveContext!.UnprotectRtcp(packet.Data, out plain) : _receiveContext!.UnprotectRtp(packet.Data, out plain);
                 if (status != SrtpStatus.Ok)
                 {
                     Interlocked.Increment(ref _rejected);
@@ -481,11 +480,8 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         }
         _connected.TrySetException(new ObjectDisposedException(nameof(RtcPeerConnection)));
         _ = _connected.Task.Exception; // observed: nobody may be awaiting it
-        lock (_gate)
-        {
-            _sendContext?.Dispose();
-            _receiveContext?.Dispose();
-        }
+        lock (_sendGate) _sendContext?.Dispose();
+        _receiveContext?.Dispose(); // the receive loop has ended (or was given up on) by now
         _closing.Dispose();
     }
 }

@@ -24,8 +24,9 @@ public sealed class SrtpContext : IDisposable
     private readonly AesGcm? _rtcpGcm;
     private readonly byte[] _rtpSalt;
     private readonly byte[] _rtcpSalt;
-    private readonly byte[] _rtpAuthKey;
-    private readonly byte[] _rtcpAuthKey;
+    // Keyed once and reset by each GetHashAndReset: re-keying HMAC per packet costs more than hashing it.
+    private readonly IncrementalHash? _rtpHmac;
+    private readonly IncrementalHash? _rtcpHmac;
     private readonly Dictionary<uint, RtpStreamState> _rtp = [];
     private readonly Dictionary<uint, RtcpStreamState> _rtcp = [];
 
@@ -40,8 +41,6 @@ public sealed class SrtpContext : IDisposable
         int sessionSaltLength = profile.IsAead ? 12 : 14;
         byte[] rtpKey = DeriveSessionKey(masterKey, salt14, 0, 16);
         byte[] rtcpKey = DeriveSessionKey(masterKey, salt14, 3, 16);
-        _rtpAuthKey = profile.IsAead ? [] : DeriveSessionKey(masterKey, salt14, 1, 20);
-        _rtcpAuthKey = profile.IsAead ? [] : DeriveSessionKey(masterKey, salt14, 4, 20);
         _rtpSalt = DeriveSessionKey(masterKey, salt14, 2, sessionSaltLength);
         _rtcpSalt = DeriveSessionKey(masterKey, salt14, 5, sessionSaltLength);
         _rtpCipher = Aes.Create();
@@ -52,6 +51,11 @@ public sealed class SrtpContext : IDisposable
         {
             _rtpGcm = new AesGcm(rtpKey, 16);
             _rtcpGcm = new AesGcm(rtcpKey, 16);
+        }
+        else
+        {
+            _rtpHmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA1, DeriveSessionKey(masterKey, salt14, 1, 20));
+            _rtcpHmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA1, DeriveSessionKey(masterKey, salt14, 4, 20));
         }
     }
 
@@ -74,17 +78,33 @@ public sealed class SrtpContext : IDisposable
     /// <summary>XORs the AES counter-mode keystream starting at <paramref name="iv"/> into <paramref name="data"/>.</summary>
     internal static void AesCounterXor(Aes aes, ReadOnlySpan<byte> iv, Span<byte> data)
     {
-        Span<byte> counter = stackalloc byte[16];
-        Span<byte> block = stackalloc byte[16];
-        iv.CopyTo(counter);
-        for (int offset = 0; offset < data.Length; offset += 16)
+        if (data.IsEmpty) return;
+        // All counter blocks go through AES in one call: per-call overhead, not AES, dominates for 16-byte blocks.
+        int blocks = (data.Length + 15) / 16;
+        byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(blocks * 16);
+        try
         {
-            aes.EncryptEcb(counter, block, PaddingMode.None);
-            int n = Math.Min(16, data.Length - offset);
-            for (int i = 0; i < n; i++) data[offset + i] ^= block[i];
-            // The low 16 bits count blocks; RFC 3711 keeps packets below 2^16 blocks so no carry is needed beyond them.
-            ushort c = BinaryPrimitives.ReadUInt16BigEndian(counter[14..]);
-            BinaryPrimitives.WriteUInt16BigEndian(counter[14..], (ushort)(c + 1));
+            Span<byte> counters = rented.AsSpan(0, blocks * 16);
+            ushort start = BinaryPrimitives.ReadUInt16BigEndian(iv[14..]);
+            for (int b = 0; b < blocks; b++)
+            {
+                var block = counters.Slice(b * 16, 16);
+                iv.CopyTo(block);
+                // The low 16 bits count blocks; RFC 3711 keeps packets below 2^16 blocks so no carry is needed beyond them.
+                BinaryPrimitives.WriteUInt16BigEndian(block[14..], (ushort)(start + b));
+            }
+            aes.EncryptEcb(counters, counters, PaddingMode.None);
+            int i = 0;
+            for (; i + 8 <= data.Length; i += 8)
+            {
+                ulong x = BinaryPrimitives.ReadUInt64LittleEndian(data[i..]) ^ BinaryPrimitives.ReadUInt64LittleEndian(counters[i..]);
+                BinaryPrimitives.WriteUInt64LittleEndian(data[i..], x);
+            }
+            for (; i < data.Length; i++) data[i] ^= counters[i];
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
         }
     }
 
@@ -224,8 +244,9 @@ public sealed class SrtpContext : IDisposable
         CounterIv(_rtcpSalt, ssrc, index, iv);
         AesCounterXor(_rtcpCipher, iv, result.AsSpan(8, packet.Length - 8));
         BinaryPrimitives.WriteUInt32BigEndian(result.AsSpan(packet.Length), eIndex);
-        byte[] mac = HMACSHA1.HashData(_rtcpAuthKey, result.AsSpan(0, packet.Length + RtcpIndexLength));
-        mac.AsSpan(0, _profile.AuthTagLength).CopyTo(result.AsSpan(packet.Length + RtcpIndexLength));
+        Span<byte> mac = stackalloc byte[20];
+        RtcpAuthTag(result.AsSpan(0, packet.Length + RtcpIndexLength), mac);
+        mac[.._profile.AuthTagLength].CopyTo(result.AsSpan(packet.Length + RtcpIndexLength));
         return result;
     }
 
@@ -275,8 +296,9 @@ public sealed class SrtpContext : IDisposable
         }
         else
         {
-            byte[] mac = HMACSHA1.HashData(_rtcpAuthKey, packet[..(bodyEnd + RtcpIndexLength)]);
-            if (!CryptographicOperations.FixedTimeEquals(mac.AsSpan(0, _profile.AuthTagLength), packet[(bodyEnd + RtcpIndexLength)..])) return SrtpStatus.AuthenticationFailed;
+            Span<byte> mac = stackalloc byte[20];
+            RtcpAuthTag(packet[..(bodyEnd + RtcpIndexLength)], mac);
+            if (!CryptographicOperations.FixedTimeEquals(mac[.._profile.AuthTagLength], packet[(bodyEnd + RtcpIndexLength)..])) return SrtpStatus.AuthenticationFailed;
             if (encrypted)
             {
                 Span<byte> iv = stackalloc byte[16];
@@ -317,9 +339,15 @@ public sealed class SrtpContext : IDisposable
         for (int i = 0; i < 6; i++) iv[8 + i] ^= (byte)(index >> (40 - 8 * i));
     }
 
+    private void RtcpAuthTag(ReadOnlySpan<byte> authenticated, Span<byte> mac)
+    {
+        _rtcpHmac!.AppendData(authenticated);
+        _rtcpHmac.GetHashAndReset(mac);
+    }
+
     private void RtpAuthTag(ReadOnlySpan<byte> authenticated, uint roc, Span<byte> tag)
     {
-        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA1, _rtpAuthKey);
+        var hmac = _rtpHmac!;
         hmac.AppendData(authenticated);
         Span<byte> rocBytes = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(rocBytes, roc);
@@ -354,6 +382,8 @@ public sealed class SrtpContext : IDisposable
         _rtcpCipher.Dispose();
         _rtpGcm?.Dispose();
         _rtcpGcm?.Dispose();
+        _rtpHmac?.Dispose();
+        _rtcpHmac?.Dispose();
     }
 
     private sealed class RtpStreamState
