@@ -8,7 +8,8 @@ using Neuro.WebRtc.Srtp;
 
 namespace Neuro.WebRtc;
 
-public enum RtcPeerConnectionState { New, Connecting, Connected, Failed, Closed }
+/// <summary>As in the W3C API: <see cref="Disconnected"/> while ICE consent is overdue, possibly back to <see cref="Connected"/>.</summary>
+public enum RtcPeerConnectionState { New, Connecting, Connected, Disconnected, Failed, Closed }
 
 public enum RtcSdpType { Offer, Answer }
 
@@ -77,7 +78,12 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         _ice.LocalCandidateGathered += c => LocalCandidate?.Invoke(c);
         _ice.StateChanged += s =>
         {
-            if (s == IceConnectionState.Failed) Fail(new IceException(_ice.FailureReason ?? "ICE failed"));
+            switch (s)
+            {
+                case IceConnectionState.Failed: Fail(new IceException(_ice.FailureReason ?? "ICE failed")); break;
+                case IceConnectionState.Disconnected when State == RtcPeerConnectionState.Connected: SetState(RtcPeerConnectionState.Disconnected); break;
+                case IceConnectionState.Connected when State == RtcPeerConnectionState.Disconnected: SetState(RtcPeerConnectionState.Connected); break;
+            }
         };
     }
 

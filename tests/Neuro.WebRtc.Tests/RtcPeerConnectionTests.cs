@@ -77,6 +77,41 @@ public sealed class RtcPeerConnectionTests
     }
 
     [Fact]
+    public async Task Dropped_peer_is_reported_disconnected_then_failed_and_readers_end()
+    {
+        var ice = new IceAgentOptions
+        {
+            ConsentInterval = TimeSpan.FromMilliseconds(200),
+            DisconnectedAfter = TimeSpan.FromSeconds(1.2),
+            ConsentTimeout = TimeSpan.FromSeconds(3),
+        };
+        await using var offerer = new RtcPeerConnection(new RtcConfiguration { Ice = ice });
+        var answerer = new RtcPeerConnection(new RtcConfiguration { Ice = ice });
+        var offer = offerer.CreateOffer();
+        offerer.SetLocalDescription(RtcSdpType.Offer, offer);
+        answerer.SetRemoteDescription(RtcSdpType.Offer, offer);
+        var answer = answerer.CreateAnswer();
+        answerer.SetLocalDescription(RtcSdpType.Answer, answer);
+        offerer.SetRemoteDescription(RtcSdpType.Answer, answer);
+        using var cts = new CancellationTokenSource(Timeout);
+        await Task.WhenAll(offerer.ConnectAsync(cts.Token), answerer.ConnectAsync(cts.Token));
+
+        var states = new System.Collections.Concurrent.ConcurrentQueue<RtcPeerConnectionState>();
+        offerer.StateChanged += states.Enqueue;
+        var dataReader = offerer.DataTransport.ReceiveAsync(new byte[2048], cts.Token).AsTask();
+        var mediaReader = offerer.ReceiveAsync(cts.Token).AsTask();
+
+        // The peer vanishes without a goodbye (its process died): no DTLS close_notify, no ICE.
+        await answerer.Ice.DisposeAsync();
+
+        Assert.Null(await mediaReader.WaitAsync(cts.Token));
+        Assert.Equal(-1, await dataReader.WaitAsync(cts.Token));
+        Assert.Equal([RtcPeerConnectionState.Disconnected, RtcPeerConnectionState.Failed], states);
+        Assert.IsType<IceException>(offerer.Failure);
+        await answerer.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Answer_rejects_codecs_it_cannot_handle_with_port_zero()
     {
         const string offerText =

@@ -6,7 +6,11 @@ using System.Threading.Channels;
 
 namespace Neuro.WebRtc.Ice;
 
-public enum IceConnectionState { New, Checking, Connected, Failed, Closed }
+/// <summary>
+/// Like the W3C RTCIceConnectionState: <see cref="Disconnected"/> while consent responses are overdue (it may come
+/// back to <see cref="Connected"/>), <see cref="Failed"/> once consent expired or no pair worked.
+/// </summary>
+public enum IceConnectionState { New, Checking, Connected, Disconnected, Failed, Closed }
 
 public sealed class IceAgentOptions
 {
@@ -35,6 +39,9 @@ public sealed class IceAgentOptions
     /// <summary>RFC 7675: consent checks every ~5 s (randomised ±20%), connection lost after 30 s without a response.</summary>
     public TimeSpan ConsentInterval { get; init; } = TimeSpan.FromSeconds(5);
     public TimeSpan ConsentTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Reported as disconnected after this long without a consent response, so a dropped peer shows early.</summary>
+    public TimeSpan DisconnectedAfter { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>
@@ -588,6 +595,7 @@ public sealed class IceAgent : IAsyncDisposable
         var now = DateTime.UtcNow;
         (PacketSource to, byte[] bytes)? send = null;
         string? failure = null;
+        IceConnectionState? liveness = null;
         lock (_gate)
         {
             // Retransmit or give up on outstanding checks.
@@ -601,8 +609,11 @@ public sealed class IceAgent : IAsyncDisposable
             }
             if (_selected is not null)
             {
-                if (now - _lastConsent > _options.ConsentTimeout) failure = "consent expired: no response from the peer for " + _options.ConsentTimeout.TotalSeconds + " s";
-                else if (now >= _nextConsentCheck && _remoteKey is not null)
+                var silent = now - _lastConsent;
+                if (silent > _options.ConsentTimeout) failure = "consent expired: no response from the peer for " + _options.ConsentTimeout.TotalSeconds + " s";
+                else if (silent > _options.DisconnectedAfter && State == IceConnectionState.Connected) liveness = IceConnectionState.Disconnected;
+                else if (silent <= _options.DisconnectedAfter && State == IceConnectionState.Disconnected) liveness = IceConnectionState.Connected;
+                if (failure is null && now >= _nextConsentCheck && _remoteKey is not null)
                 {
                     _nextConsentCheck = now + JitteredConsentInterval();
                     send = BuildCheck(_selected, useCandidate: false, consent: true);
@@ -640,6 +651,7 @@ public sealed class IceAgent : IAsyncDisposable
             }
         }
         if (send is { } s) _ = SendToAsync(s.to, s.bytes, CancellationToken.None);
+        if (liveness is { } changed) SetState(changed);
         if (failure is not null) Fail(failure);
     }
 
@@ -658,7 +670,8 @@ public sealed class IceAgent : IAsyncDisposable
             pair.State = PairState.InProgress;
             pair.Attempts++;
         }
-        var rto = consent ? _options.ConsentInterval : _options.InitialRto * Math.Pow(2, Math.Max(0, pair.Attempts - 1));
+        // A consent response counts however late it comes, up to the point consent would expire anyway.
+        var rto = consent ? _options.ConsentTimeout : _options.InitialRto * Math.Pow(2, Math.Max(0, pair.Attempts - 1));
         _transactions[Convert.ToHexString(request.TransactionId)] = new Transaction(pair, useCandidate, consent, IsControlling, DateTime.UtcNow + rto);
         return (pair.Source, request.Encode(_remoteKey, fingerprint: true));
     }

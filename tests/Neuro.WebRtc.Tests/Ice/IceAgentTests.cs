@@ -157,21 +157,34 @@ public sealed class IceAgentTests
     [Fact]
     public async Task Consent_expires_when_the_peer_goes_away()
     {
-        var options = new IceAgentOptions { ConsentInterval = TimeSpan.FromMilliseconds(200), ConsentTimeout = TimeSpan.FromSeconds(1.5) };
+        var options = new IceAgentOptions
+        {
+            ConsentInterval = TimeSpan.FromMilliseconds(200),
+            DisconnectedAfter = TimeSpan.FromSeconds(1.2),
+            ConsentTimeout = TimeSpan.FromSeconds(3),
+        };
         var (a, b) = await ConnectAsync(true, false, options);
         await using var _ = a;
-        var failed = new TaskCompletionSource<IceConnectionState>(TaskCreationOptions.RunContinuationsAsynchronously);
-        a.StateChanged += s => { if (s == IceConnectionState.Failed) failed.TrySetResult(s); };
+        var states = new System.Collections.Concurrent.ConcurrentQueue<(IceConnectionState State, DateTime At)>();
+        var failed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        a.StateChanged += s =>
+        {
+            states.Enqueue((s, DateTime.UtcNow));
+            if (s == IceConnectionState.Failed) failed.TrySetResult();
+        };
 
         // While both run, consent keeps the pair alive past the timeout.
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
         Assert.Equal(IceConnectionState.Connected, a.State);
+        Assert.Empty(states);
 
         var started = DateTime.UtcNow;
         await b.DisposeAsync();
         await failed.Task.WaitAsync(Timeout);
-        var took = DateTime.UtcNow - started;
-        Assert.InRange(took.TotalSeconds, 1.0, 5.0);
+        // Disconnected first (a dropped peer shows early), then failed at the consent timeout.
+        Assert.Equal([IceConnectionState.Disconnected, IceConnectionState.Failed], states.Select(s => s.State));
+        Assert.InRange((states.First().At - started).TotalSeconds, 0.8, 2.8);
+        Assert.InRange((states.Last().At - started).TotalSeconds, 2.5, 7.0);
         Assert.Contains("consent expired", a.FailureReason);
     }
 }
