@@ -112,6 +112,33 @@ public sealed class AiortcInteropTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Aiortc_sctp_init_arrives_through_our_dtls_data_transport()
+    {
+        // As DTLS server we are also the SCTP server, so aiortc (the SCTP client) sends its INIT first: the seam
+        // the SCTP engineer builds on carries real SCTP from a real peer.
+        await using var peer = AiortcPeer.Start("offer");
+        var offerMessage = await peer.WaitForAsync(m => AiortcPeer.IsType(m, "offer"), Step);
+        var offer = SessionDescription.Parse(offerMessage.GetProperty("sdp").GetString()!);
+        await using var pc = new RtcPeerConnection(new RtcConfiguration { AnswerDtlsRole = DtlsRole.Server });
+        pc.SetRemoteDescription(RtcSdpType.Offer, offer);
+        var answer = pc.CreateAnswer();
+        pc.SetLocalDescription(RtcSdpType.Answer, answer);
+        await peer.SendAsync(new { type = "answer", sdp = answer.ToString() });
+        using var cts = new CancellationTokenSource(Step);
+        await ConnectOrExplainAsync(pc, peer, offer, answer, cts.Token);
+        Assert.Equal(DtlsRole.Server, pc.DtlsRole);
+
+        var buffer = new byte[pc.DataTransport.MaxDatagramSize];
+        int n = await pc.DataTransport.ReceiveAsync(buffer, cts.Token);
+        // SCTP common header (RFC 9260 §3.1): ports 5000 -> 5000, verification tag 0 on an INIT, then chunk type 1.
+        Assert.True(n >= 32, $"{n} bytes");
+        Assert.Equal(5000, BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(0)));
+        Assert.Equal(5000, BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(2)));
+        Assert.Equal(0u, BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(4)));
+        Assert.Equal(1, buffer[12]);
+    }
+
+    [Fact]
     public async Task Wrong_fingerprint_in_the_offer_fails_our_side_cleanly()
     {
         await using var peer = AiortcPeer.Start("offer");
