@@ -323,6 +323,11 @@ public sealed class RtcPeerConnection : IAsyncDisposable
             }
             SetState(RtcPeerConnectionState.Connected);
             _connected.TrySetResult();
+            // A peer that closes (close_notify) or breaks DTLS ends this connection now, not when consent runs out.
+            _ = dtls.Ended.ContinueWith(t =>
+            {
+                if (!_closing.IsCancellationRequested) Fail(new DtlsClosedException(t.Result));
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             await ReceiveLoopAsync().ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_closing.IsCancellationRequested)

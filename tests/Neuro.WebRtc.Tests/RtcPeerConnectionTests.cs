@@ -112,6 +112,29 @@ public sealed class RtcPeerConnectionTests
     }
 
     [Fact]
+    public async Task Peer_closing_is_seen_at_once_through_close_notify()
+    {
+        await using var offerer = new RtcPeerConnection();
+        var answerer = new RtcPeerConnection();
+        var offer = offerer.CreateOffer();
+        offerer.SetLocalDescription(RtcSdpType.Offer, offer);
+        answerer.SetRemoteDescription(RtcSdpType.Offer, offer);
+        var answer = answerer.CreateAnswer();
+        answerer.SetLocalDescription(RtcSdpType.Answer, answer);
+        offerer.SetRemoteDescription(RtcSdpType.Answer, answer);
+        using var cts = new CancellationTokenSource(Timeout);
+        await Task.WhenAll(offerer.ConnectAsync(cts.Token), answerer.ConnectAsync(cts.Token));
+
+        var started = DateTime.UtcNow;
+        await answerer.DisposeAsync();
+        Assert.Null(await offerer.ReceiveAsync(cts.Token));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(3), "took until consent expiry");
+        Assert.Equal(RtcPeerConnectionState.Failed, offerer.State);
+        var closed = Assert.IsType<DtlsClosedException>(offerer.Failure);
+        Assert.Contains("close_notify", closed.Message);
+    }
+
+    [Fact]
     public async Task Answer_rejects_codecs_it_cannot_handle_with_port_zero()
     {
         const string offerText =

@@ -28,6 +28,9 @@ internal sealed class DtlsSrtpState(DtlsCertificate certificate, CertificateFing
     public CertificateFingerprint? RemoteFingerprint { get; set; }
     public string? FailureReason { get; set; }
 
+    /// <summary>The last alert the peer sent (close_notify when it closed cleanly), for telling why the association ended.</summary>
+    public short? PeerAlert { get; set; }
+
     public TlsCredentialedSigner Signer(TlsContext context, BcTlsCrypto crypto)
     {
         var tlsCertificate = new Certificate([crypto.CreateCertificate(Certificate.Der)]);
@@ -62,6 +65,8 @@ internal sealed class DtlsSrtpState(DtlsCertificate certificate, CertificateFing
 
 internal sealed class DtlsSrtpClient(BcTlsCrypto crypto, DtlsSrtpState state) : DefaultTlsClient(crypto)
 {
+    public override void NotifyAlertReceived(short alertLevel, short alertDescription) => state.PeerAlert = alertDescription;
+
     protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();
 
     protected override int[] GetSupportedCipherSuites() => DtlsSrtpState.CipherSuites;
@@ -109,6 +114,8 @@ internal sealed class DtlsSrtpClient(BcTlsCrypto crypto, DtlsSrtpState state) : 
 
 internal sealed class DtlsSrtpServer(BcTlsCrypto crypto, DtlsSrtpState state) : DefaultTlsServer(crypto)
 {
+    public override void NotifyAlertReceived(short alertLevel, short alertDescription) => state.PeerAlert = alertDescription;
+
     private int _profile = -1;
 
     protected override ProtocolVersion[] GetSupportedVersions() => ProtocolVersion.DTLSv12.Only();

@@ -13,6 +13,9 @@ public enum DtlsRole { Client, Server }
 /// <summary>A DTLS handshake that did not complete: fingerprint mismatch, no common SRTP profile, alert, timeout.</summary>
 public sealed class DtlsHandshakeException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>The DTLS association ended after it was established; the message says who ended it and how.</summary>
+public sealed class DtlsClosedException(string message) : Exception(message);
+
 /// <summary>
 /// A DTLS 1.2 association over the ICE-selected pair (BouncyCastle does the protocol). Its application data is exposed
 /// as an <see cref="IDatagramTransport"/> for SCTP; the SRTP keys come out of the handshake.
@@ -25,9 +28,13 @@ public sealed class DtlsSession : IDatagramTransport
     private readonly Thread _reader;
     private volatile bool _closed;
 
-    private DtlsSession(IceDtlsLink link, DtlsTransport transport, SrtpKeys keys, CertificateFingerprint remoteFingerprint)
+    private readonly DtlsSrtpState _state;
+    private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private DtlsSession(IceDtlsLink link, DtlsTransport transport, SrtpKeys keys, CertificateFingerprint remoteFingerprint, DtlsSrtpState state)
     {
         _link = link;
+        _state = state;
         _transport = transport;
         SrtpKeys = keys;
         RemoteFingerprint = remoteFingerprint;
@@ -38,6 +45,9 @@ public sealed class DtlsSession : IDatagramTransport
 
     public SrtpKeys SrtpKeys { get; }
     public CertificateFingerprint RemoteFingerprint { get; }
+
+    /// <summary>Completes, with the reason, when the association ends: closed by us, by the peer, or its path gone.</summary>
+    public Task<string> Ended => _ended.Task;
     public int MaxDatagramSize { get; }
 
     /// <summary>
@@ -70,7 +80,7 @@ public sealed class DtlsSession : IDatagramTransport
         }
         var profile = SrtpProfile.FromDtlsId(state.SelectedProfile)!;
         var keys = SrtpKeys.FromKeyingMaterial(profile, state.KeyingMaterial!, role == DtlsRole.Client);
-        return new DtlsSession(link, transport, keys, state.RemoteFingerprint!);
+        return new DtlsSession(link, transport, keys, state.RemoteFingerprint!, state);
     }
 
     private void ReadLoop()
@@ -92,6 +102,10 @@ public sealed class DtlsSession : IDatagramTransport
         finally
         {
             _received.Writer.TryComplete();
+            _ended.TrySetResult(_closed ? "closed locally"
+                : _state.PeerAlert == AlertDescription.close_notify ? "the peer closed the DTLS association (close_notify)"
+                : _state.PeerAlert is { } alert ? $"the peer sent DTLS alert {AlertDescription.GetText(alert)}"
+                : "the DTLS transport closed");
         }
     }
 

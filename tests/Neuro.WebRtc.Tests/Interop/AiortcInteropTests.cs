@@ -56,6 +56,14 @@ public sealed class AiortcInteropTests(ITestOutputHelper output)
 
         var state = await peer.WaitForAsync(m => AiortcPeer.IsEvent(m, "state") && m.GetProperty("state").GetString() == "connected", Step);
         Assert.Equal("connected", state.GetProperty("state").GetString());
+
+        // aiortc closing its connection ends ours promptly (its close_notify), not after the 30 s consent timeout.
+        await peer.DisposeAsync();
+        while (await pc.ReceiveAsync(cts.Token) is not null)
+        {
+        }
+        Assert.Equal(RtcPeerConnectionState.Failed, pc.State);
+        Assert.Contains("close_notify", Assert.IsType<DtlsClosedException>(pc.Failure).Message);
     }
 
     private static async Task ConnectOrExplainAsync(RtcPeerConnection pc, AiortcPeer peer, SessionDescription remote, SessionDescription local, CancellationToken cancellationToken)

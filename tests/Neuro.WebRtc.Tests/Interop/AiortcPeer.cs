@@ -92,8 +92,12 @@ internal sealed class AiortcPeer : IAsyncDisposable
     public static bool IsType(JsonElement e, string type) => e.TryGetProperty("type", out var t) && t.GetString() == type;
     public static bool IsEvent(JsonElement e, string name) => e.TryGetProperty("event", out var t) && t.GetString() == name;
 
+    private bool _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         try
         {
             _process.StandardInput.Close(); // the peer closes its connection and exits
