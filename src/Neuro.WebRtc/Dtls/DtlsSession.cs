@@ -26,10 +26,9 @@ public sealed class DtlsSession : IDatagramTransport
     private readonly DtlsTransport _transport;
     private readonly Channel<byte[]> _received = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(1024) { FullMode = BoundedChannelFullMode.DropOldest });
     private readonly Thread _reader;
-    private volatile bool _closed;
-
     private readonly DtlsSrtpState _state;
     private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _closed;
 
     private DtlsSession(IceDtlsLink link, DtlsTransport transport, SrtpKeys keys, CertificateFingerprint remoteFingerprint, DtlsSrtpState state)
     {
@@ -45,10 +44,10 @@ public sealed class DtlsSession : IDatagramTransport
 
     public SrtpKeys SrtpKeys { get; }
     public CertificateFingerprint RemoteFingerprint { get; }
+    public int MaxDatagramSize { get; }
 
     /// <summary>Completes, with the reason, when the association ends: closed by us, by the peer, or its path gone.</summary>
     public Task<string> Ended => _ended.Task;
-    public int MaxDatagramSize { get; }
 
     /// <summary>
     /// Runs the handshake on the agent's selected pair. Fails with <see cref="DtlsHandshakeException"/> when the peer's
