@@ -53,6 +53,12 @@ public sealed class IceAgent : IAsyncDisposable
 {
     private const int LocalPreferenceBase = 65535;
 
+    private static readonly HashSet<ushort> KnownRequired =
+    [
+        StunAttributeType.MappedAddress, StunAttributeType.Username, StunAttributeType.MessageIntegrity, StunAttributeType.ErrorCode,
+        StunAttributeType.UnknownAttributes, StunAttributeType.XorMappedAddress, StunAttributeType.Priority, StunAttributeType.UseCandidate,
+    ];
+
     private readonly IceAgentOptions _options;
     private readonly List<Socket> _sockets = [];
     private readonly List<Socket> _listeners = [];
@@ -444,6 +450,17 @@ public sealed class IceAgent : IAsyncDisposable
         if (colon < 0 || username[..colon] != LocalUfrag || !request.VerifyIntegrity(_localKey))
         {
             SendError(source, request, 401, "Unauthorized", withIntegrity: false);
+            return;
+        }
+        // RFC 8489 §6.3.1: comprehension-required attributes (below 0x8000) we do not know make the request fail with 420.
+        var unknown = request.Attributes.Select(a => a.Type).Where(t => t < 0x8000 && !KnownRequired.Contains(t)).Distinct().ToArray();
+        if (unknown.Length > 0)
+        {
+            var value = new byte[2 * unknown.Length];
+            for (int i = 0; i < unknown.Length; i++) System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(value.AsSpan(2 * i), unknown[i]);
+            var error = new StunMessage(StunClass.ErrorResponse, StunMessage.BindingMethod, request.TransactionId)
+                .AddErrorCode(420, "Unknown Attribute").Add(StunAttributeType.UnknownAttributes, value);
+            _ = SendToAsync(source, error.Encode(_localKey, fingerprint: true), CancellationToken.None);
             return;
         }
         bool reply487 = false;

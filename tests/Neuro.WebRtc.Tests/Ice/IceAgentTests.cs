@@ -113,6 +113,46 @@ public sealed class IceAgentTests
     }
 
     [Fact]
+    public async Task Requests_are_answered_per_rfc_8489_success_401_and_420()
+    {
+        var agent = new IceAgent();
+        await using var _ = agent;
+        agent.Gather();
+        agent.SetRemoteCredentials("peer", "peer-password-0123456789");
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        socket.ReceiveTimeout = 5000;
+        var target = agent.LocalCandidates[0].EndPoint!;
+        byte[] key = System.Text.Encoding.UTF8.GetBytes(agent.LocalPwd);
+
+        StunMessage Exchange(StunMessage request, byte[] withKey)
+        {
+            socket.SendTo(request.Encode(withKey, fingerprint: true), target);
+            var buffer = new byte[1500];
+            int n = socket.Receive(buffer);
+            var response = StunMessage.Parse(buffer.AsSpan(0, n));
+            Assert.Equal(request.TransactionId, response.TransactionId);
+            Assert.True(response.VerifyFingerprint());
+            return response;
+        }
+
+        StunMessage Check() => new StunMessage(StunClass.Request, StunMessage.BindingMethod)
+            .AddUsername(agent.LocalUfrag + ":peer").AddPriority(1).AddRole(controlling: true, 7);
+
+        var ok = Exchange(Check(), key);
+        Assert.Equal(StunClass.SuccessResponse, ok.Class);
+        Assert.True(ok.VerifyIntegrity(key));
+        Assert.Equal(socket.LocalEndPoint, ok.XorMappedAddress);
+
+        var unauthorized = Exchange(Check(), "wrong"u8.ToArray());
+        Assert.Equal(401, unauthorized.ErrorCode);
+
+        var unknown = Exchange(Check().Add(0x0030, [1, 2, 3, 4]).Add(0xC057, [0, 0, 0, 1]), key);
+        Assert.Equal(420, unknown.ErrorCode);
+        Assert.Equal([0x00, 0x30], unknown.Get(StunAttributeType.UnknownAttributes)!.Value); // only the comprehension-required one
+    }
+
+    [Fact]
     public async Task Peer_reflexive_remote_is_learned_from_an_incoming_check()
     {
         // b never hears of a's candidates (as when trickle is late): it learns a's address from a's checks.
