@@ -17,6 +17,25 @@ public sealed class IceAgentOptions
     /// <summary>Addresses to gather host candidates on, one UDP socket each. Loopback by default so tests stay local.</summary>
     public IReadOnlyList<IPAddress> BindAddresses { get; init; } = [IPAddress.Loopback];
 
+    /// <summary>
+    /// The machine's usable unicast addresses (interfaces that are up, not loopback, IPv4 and global or ULA IPv6), for
+    /// talking to a peer on another host; loopback alone when there are none.
+    /// </summary>
+    public static IReadOnlyList<IPAddress> HostAddresses()
+    {
+        var addresses = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(n => n.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up
+                        && n.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(u => u.Address)
+            .Where(a => !IPAddress.IsLoopback(a)
+                        && (a.AddressFamily == AddressFamily.InterNetwork
+                            || (a.AddressFamily == AddressFamily.InterNetworkV6 && !a.IsIPv6LinkLocal && !a.IsIPv6SiteLocal)))
+            .Distinct()
+            .ToList();
+        return addresses.Count > 0 ? addresses : [IPAddress.Loopback];
+    }
+
     /// <summary>Gather UDP host candidates (the normal case).</summary>
     public bool Udp { get; init; } = true;
 

@@ -153,6 +153,18 @@ public sealed class IceAgentTests
     }
 
     [Fact]
+    public async Task Agents_bound_to_the_host_interfaces_connect()
+    {
+        var addresses = IceAgentOptions.HostAddresses();
+        Assert.NotEmpty(addresses);
+        var (a, b) = await ConnectAsync(true, false, new IceAgentOptions { BindAddresses = addresses });
+        await using var _ = a;
+        await using var __ = b;
+        Assert.Equal(addresses.Count, a.LocalCandidates.Count);
+        Assert.Contains(a.SelectedLocal!.Address, addresses);
+    }
+
+    [Fact]
     public async Task Peer_reflexive_remote_is_learned_from_an_incoming_check()
     {
         // b never hears of a's candidates (as when trickle is late): it learns a's address from a's checks.
