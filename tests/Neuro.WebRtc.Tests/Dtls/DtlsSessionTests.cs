@@ -59,10 +59,20 @@ public sealed class DtlsSessionTests
         Assert.Equal(SrtpStatus.Ok, rx.UnprotectRtp(tx.ProtectRtp(Srtp.SrtpContextTests.Rtp(1)), out byte[]? plain));
         Assert.Equal(Srtp.SrtpContextTests.Rtp(1), plain);
 
-        // Closing one side ends the other's receive with -1 (close_notify).
+        // A full-size SCTP packet fits one datagram on a 1500-byte path (the seam's MaxDatagramSize contract).
+        Assert.InRange(c.MaxDatagramSize, 1200, 1472);
+        var full = new byte[c.MaxDatagramSize];
+        await c.SendAsync(full, cts.Token);
+        Assert.Equal(full.Length, await s.ReceiveAsync(buffer, cts.Token));
+        await Assert.ThrowsAsync<ArgumentException>(() => c.SendAsync(new byte[c.MaxDatagramSize + 1], cts.Token).AsTask());
+
+        // Closing one side ends the other's receive with -1 (close_notify); both then refuse to send, as the seam says.
         await c.DisposeAsync();
         n = await s.ReceiveAsync(buffer, cts.Token);
         Assert.Equal(-1, n);
+        Assert.Equal("the peer closed the DTLS association (close_notify)", await s.Ended.WaitAsync(cts.Token));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => c.SendAsync(full, cts.Token).AsTask());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => s.SendAsync(full, cts.Token).AsTask());
     }
 
     [Fact]
