@@ -296,7 +296,9 @@ public sealed class RtcPeerConnection : IAsyncDisposable
         lock (_gate)
         {
             if (_run is not null || _local is null || _remote is null) return;
-            controlling = _localType == RtcSdpType.Offer; // RFC 8445 §6.1.1: full agents, offerer controls
+            // RFC 8445 §6.1.1: between full agents the offerer controls; against an ICE-lite peer (a Neko server with
+            // NEKO_WEBRTC_ICELITE) we always do, as a lite agent never sends checks or nominates.
+            controlling = _localType == RtcSdpType.Offer || _remote.HasAttribute("ice-lite") || _remote.Media.Any(m => m.HasAttribute("ice-lite"));
             // Started here, not on the task: the peer's checks may already be arriving and must meet our real role.
             _ice.Start(controlling);
             _run = Task.Run(RunAsync);

@@ -135,6 +135,23 @@ public sealed class RtcPeerConnectionTests
     }
 
     [Fact]
+    public async Task Answering_an_ice_lite_offer_makes_us_controlling()
+    {
+        await using var offerer = new RtcPeerConnection();
+        await using var answerer = new RtcPeerConnection();
+        var offer = offerer.CreateOffer();
+        offer.Attributes.Add(new SdpAttribute("ice-lite", null));
+        answerer.SetRemoteDescription(RtcSdpType.Offer, offer);
+        answerer.SetLocalDescription(RtcSdpType.Answer, answerer.CreateAnswer());
+        Assert.True(answerer.Ice.IsControlling);
+
+        await using var plain = new RtcPeerConnection();
+        plain.SetRemoteDescription(RtcSdpType.Offer, offerer.CreateOffer());
+        plain.SetLocalDescription(RtcSdpType.Answer, plain.CreateAnswer());
+        Assert.False(plain.Ice.IsControlling);
+    }
+
+    [Fact]
     public async Task Answer_rejects_codecs_it_cannot_handle_with_port_zero()
     {
         const string offerText =

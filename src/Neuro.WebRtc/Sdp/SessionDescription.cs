@@ -179,6 +179,7 @@ public sealed class SessionDescription
             .Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).ToArray() ?? [];
 
     public string? Attribute(string name) => Attributes.FirstOrDefault(a => a.Name == name)?.Value;
+    public bool HasAttribute(string name) => Attributes.Any(a => a.Name == name);
     public void Add(string name, string? value = null) => Attributes.Add(new SdpAttribute(name, value));
 
     /// <summary>A media-level attribute, falling back to the session level (where JSEP allows ice-ufrag, fingerprint, setup).</summary>
