@@ -145,6 +145,9 @@ public sealed class SctpAssociation : IAsyncDisposable
     public ushort InboundStreamCount => _inboundStreams;
     internal bool PeerSupportsReconfig => _peerSupportsReconfig;
 
+    /// <summary>Our verification tag (tests forge packets that must pass the tag check).</summary>
+    internal uint LocalVerificationTag => _myTag;
+
     /// <summary>Called on the loop for each complete user message. The receiver must call
     /// <see cref="ReleaseReceiveBuffer"/> with the message length once the application has taken it.</summary>
     internal Action<SctpIncomingMessage>? MessageReceived { get; set; }
@@ -487,8 +490,9 @@ public sealed class SctpAssociation : IAsyncDisposable
                     int action = unknown.RawType >> 6;
                     if (action is 1 or 3 && IsEstablishedLike)
                     {
-                        var raw = new byte[4 + unknown.Value.Length];
-                        unknown.WriteTo(raw.Length % 4 == 0 ? raw : new byte[SctpChunk.Padded(raw.Length)]);
+                        var padded = new byte[SctpChunk.Padded(unknown.ChunkLength)];
+                        unknown.WriteTo(padded);
+                        var raw = padded[..unknown.ChunkLength];
                         await SendChunksAsync(_peerTag, new SctpErrorChunk
                         {
                             IsAbort = false,

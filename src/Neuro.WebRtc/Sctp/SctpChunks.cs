@@ -89,7 +89,9 @@ public abstract class SctpChunk
             BinaryPrimitives.WriteUInt16BigEndian(destination.Slice(offset + 2), (ushort)cause.EncodedLength);
             cause.Info.CopyTo(destination.Slice(offset + 4));
             int padded = Padded(cause.EncodedLength);
-            destination.Slice(offset + cause.EncodedLength, padded - cause.EncodedLength).Clear();
+            // The last cause's padding lies outside the value span (WriteTo pads the chunk itself).
+            int end = Math.Min(offset + padded, destination.Length);
+            destination.Slice(offset + cause.EncodedLength, end - offset - cause.EncodedLength).Clear();
             offset += padded;
         }
     }

@@ -227,6 +227,10 @@ public sealed class SctpPacket
                 case SctpInitChunk.ParamSupportedExtensions:
                     extensions = pval.ToArray();
                     break;
+                case SctpInitChunk.ParamUnrecognized:
+                    // In INIT ACK: a parameter of our INIT the peer did not understand, echoed as a raw TLV.
+                    unrecognized.Add(pval.ToArray());
+                    break;
                 case 5 or 6 or 9 or 11 or 12 or 0x8000:
                     // Addresses, cookie preservative, host name, address types, ECN: meaningless over DTLS or not
                     // implemented, and all of them are safe to skip silently.
