@@ -325,8 +325,10 @@ public sealed class SctpAssociation : IAsyncDisposable
         }
         finally
         {
-            // Whatever stopped the loop, nobody may wait forever on it.
+            // Whatever stopped the loop, nobody may wait forever on it: later posts fail fast (see Post), and
+            // what is already queued is answered here.
             Close("association stopped", graceful: false);
+            _events.Writer.TryComplete();
             while (reader.TryRead(out var e))
             {
                 if (e.Buffer is not null) ArrayPool<byte>.Shared.Return(e.Buffer);
@@ -508,6 +510,9 @@ public sealed class SctpAssociation : IAsyncDisposable
             _packetsSinceSack++;
             if (_packetsSinceSack >= 2) _sackNow = true;
             else if (_sackDeadline == long.MaxValue) _sackDeadline = Now + (long)_options.DelayedAckTime.TotalMilliseconds;
+            // SACK per packet rather than per batch of events: when a whole flight arrives in one batch, a single
+            // SACK for it is a single point of failure, and its loss would leave the sender waiting for T3.
+            if (_sackNow && _state != SctpState.ShutdownSent) await SendSackIfNeededAsync(bundleData: true).ConfigureAwait(false);
             if (_state == SctpState.ShutdownSent)
             {
                 // §9.2: every DATA in SHUTDOWN-SENT is answered with SHUTDOWN (after the SACK), T2 restarted.
@@ -767,6 +772,8 @@ public sealed class SctpAssociation : IAsyncDisposable
                 c.InFlight = true;
                 c.Transmissions++;
                 c.SentAt = Now;
+                c.MissCount = 0;
+                c.ResentBeforeTsn = _nextTsn;
                 _flightSize += c.Size;
                 if (_rttProbeTsn == c.Chunk.Tsn) _rttProbeTsn = null; // Karn: no RTT from a retransmitted chunk.
                 Interlocked.Increment(ref _retransmissions);
@@ -920,6 +927,9 @@ public sealed class SctpAssociation : IAsyncDisposable
         _lastCumAckReceived = sack.CumulativeTsnAck;
 
         // Missing reports, HTNA style (§7.2.4): only chunks below the highest newly acked TSN count as missed.
+        // Deviation: a retransmitted chunk counts a miss only when data first sent after its retransmission is
+        // acked (the idea of RACK, RFC 8985), and may then be fast-retransmitted again. RFC 9260 leaves a lost
+        // fast retransmission to T3, which at 10% loss made timeouts (and cwnd collapses) dominate.
         bool newFastRetransmit = false;
         if (highestNewlyAcked is { } htna)
         {
@@ -927,9 +937,9 @@ public sealed class SctpAssociation : IAsyncDisposable
             {
                 if (!Lt(c.Chunk.Tsn, htna)) break;
                 if (c.Acked || c.Retransmit) continue;
-                if (++c.MissCount >= 3 && !c.FastRetransmitted)
+                if (c.Transmissions > 1 && Lt(htna, c.ResentBeforeTsn)) continue;
+                if (++c.MissCount >= 3)
                 {
-                    c.FastRetransmitted = true;
                     c.Retransmit = true;
                     if (c.InFlight)
                     {
@@ -1566,7 +1576,9 @@ public sealed class SctpAssociation : IAsyncDisposable
         public bool InFlight { get; set; }
         public bool Retransmit { get; set; }
         public int MissCount { get; set; }
-        public bool FastRetransmitted { get; set; }
+
+        /// <summary>First TSN assigned after this chunk's latest retransmission.</summary>
+        public uint ResentBeforeTsn { get; set; }
     }
 
     private sealed class InboundStream
