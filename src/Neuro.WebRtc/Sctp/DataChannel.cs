@@ -24,11 +24,10 @@ public sealed class DataChannelOptions
 {
     public bool Ordered { get; init; } = true;
 
-    /// <summary>Partial reliability by retransmission count; announced to the peer, but we send reliably (see remarks
-    /// on <see cref="DataChannel"/>).</summary>
+    /// <summary>Partial reliability by retransmission count (0 = send once).</summary>
     public uint? MaxRetransmits { get; init; }
 
-    /// <summary>Partial reliability by lifetime in milliseconds; announced, sent reliably.</summary>
+    /// <summary>Partial reliability by lifetime in milliseconds.</summary>
     public uint? MaxPacketLifeTime { get; init; }
 
     public string Protocol { get; init; } = "";
@@ -52,9 +51,8 @@ public sealed class DataChannelOptions
 /// A WebRTC data channel (RFC 8831) on one SCTP stream. Messages keep their boundaries and their text/binary kind.
 /// </summary>
 /// <remarks>
-/// Partial-reliability channel types are parsed and reported, and their unordered flag is honoured, but our sender
-/// always retransmits until acknowledged (no FORWARD-TSN abandonment); a peer's FORWARD-TSN is honoured on receive.
-/// The receive side is flow-controlled end to end: a message counts against the SCTP receive window until it is read
+/// Partial-reliability channel types (max retransmits, max lifetime) abandon messages with FORWARD TSN (RFC 3758)
+/// when the peer supports it, and are sent reliably otherwise. The receive side is flow-controlled end to end: a message counts against the SCTP receive window until it is read
 /// from <see cref="Messages"/>, so a reader that stops reading eventually stops the remote writer.
 /// </remarks>
 public sealed class DataChannel
@@ -92,6 +90,16 @@ public sealed class DataChannel
     public bool OpenedByRemote { get; }
     public DataChannelState State => _state;
 
+    /// <summary>What the channel type asks of each message we send (RFC 8831 §6.1: it applies to both directions).</summary>
+    internal SctpPartialReliability Reliability => ChannelType switch
+    {
+        DataChannelType.PartialReliableRexmit or DataChannelType.PartialReliableRexmitUnordered =>
+            new SctpPartialReliability((int)Math.Min(ReliabilityParameter, int.MaxValue), null),
+        DataChannelType.PartialReliableTimed or DataChannelType.PartialReliableTimedUnordered =>
+            new SctpPartialReliability(null, TimeSpan.FromMilliseconds(ReliabilityParameter)),
+        _ => SctpPartialReliability.Reliable,
+    };
+
     /// <summary>Completes when the channel is open: at once for a channel the peer opened or a negotiated one, on
     /// DATA_CHANNEL_ACK for one we opened. Faults if the channel closes first.</summary>
     public Task Opened => _opened.Task;
@@ -124,7 +132,7 @@ public sealed class DataChannel
             throw new InvalidOperationException($"data channel '{Label}' ({Id}) is {_state}");
         // RFC 8832 §6: until the ACK arrives, messages go ordered so none overtakes the OPEN.
         bool unordered = !Ordered && _acked;
-        return _owner.Association.SendAsync(Id, ppid, data, unordered, cancellationToken);
+        return _owner.Association.SendAsync(Id, ppid, data, unordered, Reliability, cancellationToken);
     }
 
     /// <summary>Closes the channel by resetting its outgoing stream (RFC 8831 §6.7); the peer resets its side too.</summary>

@@ -15,7 +15,8 @@ public sealed record SctpCloseReason(string Reason, bool Graceful);
 public sealed record SctpStatistics(
     long PacketsSent, long PacketsReceived, long PacketsDropped, long DataChunksSent, long Retransmissions,
     long FastRetransmissions, long Timeouts, int CongestionWindow, int SlowStartThreshold, int PeerReceiverWindow,
-    double SmoothedRttMs, double RtoMs, int ReceiveBufferHeld, int SendBufferHeld, int MaxReceiveBufferHeld);
+    double SmoothedRttMs, double RtoMs, int ReceiveBufferHeld, int SendBufferHeld, int MaxReceiveBufferHeld,
+    long AbandonedMessages, long ForwardTsnsSent);
 
 /// <summary>
 /// One SCTP association (RFC 9260) over an <see cref="IDatagramTransport"/>, as WebRTC uses it (RFC 8261): one
@@ -41,7 +42,9 @@ public sealed class SctpAssociation : IAsyncDisposable
     private readonly byte[] _packetBuffer;
     private readonly int _maxPacket;
     private readonly int _maxDataPayload;
+    private const int MaxQueuedPackets = 4096;
     private Task? _loopTask, _receiveTask, _tickTask;
+    private int _queuedPackets;
     private int _tickQueued;
     private volatile SctpState _state = SctpState.Closed;
 
@@ -60,7 +63,7 @@ public sealed class SctpAssociation : IAsyncDisposable
     private ushort[] _nextSsn = [];
     private int _pendingBytes, _outstandingBytes, _flightSize;
     private int _cwnd, _ssthresh, _partialBytesAcked, _peerRwnd;
-    private bool _inFastRecovery, _fastRetransmitNow;
+    private bool _inFastRecovery, _fastRetransmitNow, _forwardTsnNow;
     private uint _fastRecoveryExit;
     private long _t3Deadline = long.MaxValue;
     private int _errorCount;
@@ -95,6 +98,7 @@ public sealed class SctpAssociation : IAsyncDisposable
     private SctpReconfigResponse? _reconfigResponseToSend;
 
     // Statistics.
+    private long _abandonedMessages, _forwardTsnsSent;
     private long _packetsSent, _packetsReceived, _packetsDropped, _dataChunksSent, _retransmissions, _fastRetransmissions, _timeouts;
 
     private SctpAssociation(IDatagramTransport transport, SctpRole role, SctpOptions options)
@@ -162,7 +166,8 @@ public sealed class SctpAssociation : IAsyncDisposable
         Interlocked.Read(ref _packetsSent), Interlocked.Read(ref _packetsReceived), Interlocked.Read(ref _packetsDropped),
         Interlocked.Read(ref _dataChunksSent), Interlocked.Read(ref _retransmissions), Interlocked.Read(ref _fastRetransmissions),
         Interlocked.Read(ref _timeouts), _cwnd, _ssthresh, _peerRwnd, _srtt, _rto, Volatile.Read(ref _bytesHeld),
-        Volatile.Read(ref _pendingBytes) + Volatile.Read(ref _outstandingBytes), Volatile.Read(ref _maxBytesHeld));
+        Volatile.Read(ref _pendingBytes) + Volatile.Read(ref _outstandingBytes), Volatile.Read(ref _maxBytesHeld),
+        Interlocked.Read(ref _abandonedMessages), Interlocked.Read(ref _forwardTsnsSent));
 
     public async Task ConnectAsync(CancellationToken cancellationToken = default) =>
         await _established.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -172,12 +177,26 @@ public sealed class SctpAssociation : IAsyncDisposable
     /// it); waits while the buffer is full, which is how a slow receiver slows the writer down.
     /// </summary>
     public ValueTask SendAsync(ushort streamId, uint payloadProtocolId, ReadOnlyMemory<byte> message, bool unordered,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        SendAsync(streamId, payloadProtocolId, message, unordered, SctpPartialReliability.Reliable, cancellationToken);
+
+    /// <summary>
+    /// Queues one user message with partial reliability (RFC 3758): once it has been retransmitted more than
+    /// allowed, or its lifetime is over, it is abandoned and the peer is told to skip it with FORWARD TSN. Without
+    /// the peer's Forward-TSN support the message is sent reliably.
+    /// </summary>
+    public ValueTask SendAsync(ushort streamId, uint payloadProtocolId, ReadOnlyMemory<byte> message, bool unordered,
+        SctpPartialReliability reliability, CancellationToken cancellationToken = default)
     {
         if (message.Length > _options.MaxMessageSize) throw new SctpMessageTooLargeException(message.Length, _options.MaxMessageSize);
         if (message.Length == 0) throw new ArgumentException("SCTP cannot carry an empty message", nameof(message));
         if (_closed.Task.IsCompleted) throw new SctpAssociationClosedException(_closed.Task.Result.Reason);
-        var request = new SendRequest(new OutboundMessage(message.ToArray(), streamId, payloadProtocolId, unordered), cancellationToken);
+        var outbound = new OutboundMessage(message.ToArray(), streamId, payloadProtocolId, unordered)
+        {
+            MaxRetransmits = reliability.MaxRetransmits ?? -1,
+            ExpiresAt = reliability.Lifetime is { } life ? Now + (long)life.TotalMilliseconds : long.MaxValue,
+        };
+        var request = new SendRequest(outbound, cancellationToken);
         if (cancellationToken.CanBeCanceled)
             request.Registration = cancellationToken.Register(static r => ((SendRequest)r!).Done.TrySetCanceled(), request);
         Post(new LoopEvent(EventKind.Send) { Send = request });
@@ -260,6 +279,15 @@ public sealed class SctpAssociation : IAsyncDisposable
                     Post(new LoopEvent(EventKind.TransportClosed));
                     return;
                 }
+                // A peer flooding faster than the loop can process must not grow the queue without bound: beyond
+                // the cap datagrams are dropped here, which SCTP treats as ordinary loss.
+                if (Volatile.Read(ref _queuedPackets) >= MaxQueuedPackets)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    Interlocked.Increment(ref _packetsDropped);
+                    continue;
+                }
+                Interlocked.Increment(ref _queuedPackets);
                 Post(new LoopEvent(EventKind.Packet) { Buffer = buffer, Length = n });
             }
         }
@@ -351,6 +379,7 @@ public sealed class SctpAssociation : IAsyncDisposable
                 await SendInitAsync().ConfigureAwait(false);
                 break;
             case EventKind.Packet:
+                Interlocked.Decrement(ref _queuedPackets);
                 Interlocked.Increment(ref _packetsReceived);
                 if (_closed.Task.IsCompleted) return;
                 if (!SctpPacket.TryParse(e.Buffer.AsSpan(0, e.Length), out var packet, out _))
@@ -751,6 +780,8 @@ public sealed class SctpAssociation : IAsyncDisposable
         // (RFC 9260 §7.2.4).
         bool ignoreCwnd = _fastRetransmitNow;
         _fastRetransmitNow = false;
+        if (_peerSupportsForwardTsn) AbandonExpired();
+        if (_forwardTsnNow) await SendForwardTsnAsync().ConfigureAwait(false);
         while (true)
         {
             int offset = SctpPacket.CommonHeaderLength;
@@ -781,7 +812,7 @@ public sealed class SctpAssociation : IAsyncDisposable
             }
             // New data.
             while (_pending.Count > 0 && (ignoreCwnd || _flightSize < _cwnd) &&
-                   (_flightSize == 0 || _peerRwnd > 0) && offset + SctpPacket.CommonHeaderLength + SctpDataChunk.HeaderLength + 4 <= _maxPacket)
+                   (_flightSize == 0 || _peerRwnd > 0) && offset + SctpDataChunk.HeaderLength + 4 <= _maxPacket)
             {
                 var m = _pending.Peek();
                 int room = _maxPacket - offset - SctpDataChunk.HeaderLength;
@@ -814,7 +845,7 @@ public sealed class SctpAssociation : IAsyncDisposable
                 _pendingBytes -= take;
                 _outstandingBytes += take;
                 offset += chunk.WriteTo(_packetBuffer.AsSpan(offset));
-                var inFlight = new OutstandingChunk(chunk, take) { SentAt = Now, Transmissions = 1, InFlight = true };
+                var inFlight = new OutstandingChunk(chunk, take, m) { SentAt = Now, Transmissions = 1, InFlight = true };
                 _outstanding.Add(inFlight);
                 _flightSize += take;
                 _peerRwnd = Math.Max(0, _peerRwnd - take);
@@ -832,6 +863,85 @@ public sealed class SctpAssociation : IAsyncDisposable
             ignoreCwnd = false;
             if (dataChunks == 0) return;
         }
+    }
+
+    /// <summary>Abandons partially reliable messages whose chunks are due for retransmission beyond their limit or
+    /// whose lifetime is over, and drops expired messages not yet started (RFC 3758 §3.5 A1-A3).</summary>
+    private void AbandonExpired()
+    {
+        long now = Now;
+        foreach (var c in _outstanding)
+        {
+            if (c.Acked || !c.Message.IsPartial || c.Message.Abandoned) continue;
+            bool tooMany = c.Retransmit && c.Message.MaxRetransmits >= 0 && c.Transmissions > c.Message.MaxRetransmits;
+            bool expired = now >= c.Message.ExpiresAt && (c.Retransmit || c.Transmissions > 0);
+            if (tooMany || expired) AbandonMessage(c.Message);
+        }
+        while (_pending.Count > 0 && _pending.Peek() is { Offset: 0, IsPartial: true } head && now >= head.ExpiresAt)
+        {
+            // Never sent, so no TSN or SSN to skip: just drop it.
+            _pending.Dequeue();
+            _pendingBytes -= head.Data.Length;
+            Interlocked.Increment(ref _abandonedMessages);
+        }
+    }
+
+    private void AbandonMessage(OutboundMessage message)
+    {
+        message.Abandoned = true;
+        Interlocked.Increment(ref _abandonedMessages);
+        foreach (var c in _outstanding)
+        {
+            if (!ReferenceEquals(c.Message, message) || c.Acked) continue;
+            c.Acked = true;
+            c.Abandoned = true;
+            c.Retransmit = false;
+            if (c.InFlight)
+            {
+                c.InFlight = false;
+                _flightSize -= c.Size;
+            }
+        }
+        // A message abandoned half-sent stops here; its unsent tail never gets TSNs.
+        if (_pending.Count > 0 && ReferenceEquals(_pending.Peek(), message))
+        {
+            _pending.Dequeue();
+            _pendingBytes -= message.Data.Length - message.Offset;
+        }
+        if (AdvancedPeerAckPoint() != _lastCumAckReceived) _forwardTsnNow = true;
+    }
+
+    /// <summary>The cumulative ack moved over the abandoned chunks that directly follow it (RFC 3758 C2).</summary>
+    private uint AdvancedPeerAckPoint()
+    {
+        uint point = _lastCumAckReceived;
+        foreach (var c in _outstanding)
+        {
+            if (c.Chunk.Tsn != point + 1 || !c.Abandoned) break;
+            point = c.Chunk.Tsn;
+        }
+        return point;
+    }
+
+    private async Task SendForwardTsnAsync()
+    {
+        _forwardTsnNow = false;
+        uint point = AdvancedPeerAckPoint();
+        if (point == _lastCumAckReceived) return;
+        // For ordered streams the receiver must also learn the last SSN it will never see.
+        var lastSsn = new Dictionary<ushort, ushort>();
+        foreach (var c in _outstanding)
+        {
+            if (Lt(point, c.Chunk.Tsn)) break;
+            if (!c.Chunk.Unordered) lastSsn[c.Chunk.StreamId] = c.Chunk.StreamSequence;
+        }
+        await SendChunksAsync(_peerTag, new SctpForwardTsnChunk
+        {
+            NewCumulativeTsn = point,
+            Streams = lastSsn.Select(kv => (kv.Key, kv.Value)).ToArray(),
+        }).ConfigureAwait(false);
+        Interlocked.Increment(ref _forwardTsnsSent);
+        if (_t3Deadline == long.MaxValue) _t3Deadline = Now + (long)_rto;
     }
 
     private SctpSackChunk BuildSack()
@@ -990,8 +1100,10 @@ public sealed class SctpAssociation : IAsyncDisposable
             // T3 follows the earliest outstanding chunk (§6.3.2 R3).
             _t3Deadline = _flightSize > 0 ? Now + (long)_rto : long.MaxValue;
         }
-        if (_flightSize == 0 && !_outstanding.Any(c => c.Retransmit)) _t3Deadline = long.MaxValue;
         _peerRwnd = (int)Math.Max(0, Math.Min(sack.AdvertisedReceiverWindow, int.MaxValue) - _flightSize);
+        // RFC 3758 C1-C3: the peer still expects abandoned TSNs past its cumulative ack; tell it to move on.
+        if (AdvancedPeerAckPoint() != _lastCumAckReceived) _forwardTsnNow = true;
+        if (_flightSize == 0 && !_outstanding.Any(c => c.Retransmit) && !_forwardTsnNow) _t3Deadline = long.MaxValue;
         AdmitWaiters();
     }
 
@@ -1365,6 +1477,7 @@ public sealed class SctpAssociation : IAsyncDisposable
             }
         }
         _t3Deadline = long.MaxValue;
+        if (AdvancedPeerAckPoint() != _lastCumAckReceived) _forwardTsnNow = true;
         if (CanSendData || _state is SctpState.ShutdownSent) await SendDataAsync(null).ConfigureAwait(false);
         if (_t3Deadline == long.MaxValue && _outstanding.Count > 0) _t3Deadline = Now + (long)_rto;
     }
@@ -1564,11 +1677,19 @@ public sealed class SctpAssociation : IAsyncDisposable
         public bool Unordered { get; } = unordered;
         public ushort Ssn { get; set; }
         public int Offset { get; set; }
+        public int MaxRetransmits { get; init; } = -1;
+        public long ExpiresAt { get; init; } = long.MaxValue;
+        public bool IsPartial => MaxRetransmits >= 0 || ExpiresAt != long.MaxValue;
+        public bool Abandoned { get; set; }
     }
 
-    private sealed class OutstandingChunk(SctpDataChunk chunk, int size)
+    private sealed class OutstandingChunk(SctpDataChunk chunk, int size, OutboundMessage message)
     {
         public SctpDataChunk Chunk { get; } = chunk;
+        public OutboundMessage Message { get; } = message;
+
+        /// <summary>Given up under partial reliability; counts as acknowledged for flight and window purposes.</summary>
+        public bool Abandoned { get; set; }
         public int Size { get; } = size;
         public long SentAt { get; set; }
         public int Transmissions { get; set; }

@@ -80,6 +80,12 @@ public enum SctpState
     ShutdownAckSent,
 }
 
+/// <summary>Partial reliability of one message (RFC 3758 PR-SCTP): at most one limit is normally set.</summary>
+public readonly record struct SctpPartialReliability(int? MaxRetransmits, TimeSpan? Lifetime)
+{
+    public static SctpPartialReliability Reliable => default;
+}
+
 /// <summary>A user message is larger than the negotiated maximum message size.</summary>
 public sealed class SctpMessageTooLargeException(int size, int max)
     : ArgumentException($"message of {size} bytes exceeds the maximum message size of {max} bytes")

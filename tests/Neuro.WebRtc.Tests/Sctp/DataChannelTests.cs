@@ -78,6 +78,54 @@ public sealed class DataChannelTests(ITestOutputHelper output)
         Assert.Equal((DataChannelType.PartialReliableTimed, 150u, true), (second.ChannelType, second.ReliabilityParameter, second.Ordered));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Partially_reliable_channel_abandons_lost_messages_with_forward_tsn_and_keeps_flowing(bool byRetransmits)
+    {
+        bool lossy = true;
+        var drop = new Random(4);
+        // Only packets carrying DATA are lost, so FORWARD TSN, SACKs and the DCEP handshake get through.
+        var link = new LinkProfile
+        {
+            Drop = d => Volatile.Read(ref lossy) && d.Length > 16 && d[12] == (byte)Neuro.WebRtc.Sctp.SctpChunkType.Data && d[27] != 50
+                        && Locked(drop) < 0.3,
+        };
+        await using var peers = await SctpTestPeers.ConnectAsync(link);
+        var options = byRetransmits ? new DataChannelOptions { MaxRetransmits = 0 } : new DataChannelOptions { MaxPacketLifeTime = 1 };
+        var sender = await peers.A.CreateDataChannelAsync("lossy", options);
+        var receiver = await peers.B.IncomingChannels.ReadAsync().AsTask().WaitAsync(Timeout);
+        await sender.Opened.WaitAsync(Timeout);
+        for (int i = 0; i < 300; i++)
+        {
+            await sender.SendAsync(BitConverter.GetBytes(i));
+            if (i % 20 == 0) await Task.Delay(5);
+        }
+        await Task.Delay(1000);
+        Volatile.Write(ref lossy, false);
+        await sender.SendAsync(BitConverter.GetBytes(1000));
+
+        var got = new List<int>();
+        while (true)
+        {
+            var m = await receiver.Messages.ReadAsync().AsTask().WaitAsync(Timeout);
+            int value = BitConverter.ToInt32(m.Data.Span);
+            got.Add(value);
+            if (value == 1000) break;
+        }
+        var stats = peers.A.Association.Statistics;
+        Assert.True(got.Count < 301, "nothing was lost: the test did not exercise abandonment");
+        Assert.True(got.Count > 100, $"only {got.Count} arrived");
+        Assert.Equal(got.Order(), got); // still ordered, no duplicates
+        Assert.Equal(got.Distinct().Count(), got.Count);
+        Assert.True(stats.AbandonedMessages > 0 && stats.ForwardTsnsSent > 0, $"abandoned {stats.AbandonedMessages}, forward TSNs {stats.ForwardTsnsSent}");
+    }
+
+    private static double Locked(Random r)
+    {
+        lock (r) return r.NextDouble();
+    }
+
     [Fact]
     public async Task Closing_a_channel_resets_the_stream_on_both_sides_and_keeps_the_association()
     {
