@@ -127,10 +127,14 @@ public sealed class SctpAssociation : IAsyncDisposable
     /// </summary>
     public static SctpAssociation Start(IDatagramTransport transport, SctpRole role, SctpOptions? options = null)
     {
-        var association = new SctpAssociation(transport, role, options ?? new SctpOptions());
+        var association = Create(transport, role, options);
         association.Run();
         return association;
     }
+
+    /// <summary>Creates without starting, so an upper layer can attach its handlers before any packet is read.</summary>
+    internal static SctpAssociation Create(IDatagramTransport transport, SctpRole role, SctpOptions? options) =>
+        new(transport, role, options ?? new SctpOptions());
 
     public SctpRole Role { get; }
     public SctpState State => _state;
@@ -256,7 +260,7 @@ public sealed class SctpAssociation : IAsyncDisposable
         }
     }
 
-    private void Run()
+    internal void Run()
     {
         _loopTask = Task.Run(LoopAsync);
         _receiveTask = Task.Run(ReceiveLoopAsync);
@@ -1413,6 +1417,13 @@ public sealed class SctpAssociation : IAsyncDisposable
         }
         if (now >= _t2Deadline)
         {
+            if (_state == SctpState.ShutdownAckSent && _errorCount >= _options.MaxRetransmissions)
+            {
+                // Both sides have all data acknowledged; only the final SHUTDOWN COMPLETE went missing (the peer
+                // closed and no longer answers), so the shutdown itself did succeed.
+                Close("shut down (SHUTDOWN COMPLETE never arrived)", graceful: true);
+                return;
+            }
             if (!CountError()) return;
             _rto = Math.Min(_rto * 2, _options.RtoMax.TotalMilliseconds);
             if (_state == SctpState.ShutdownSent) await SendShutdownAsync().ConfigureAwait(false);

@@ -15,11 +15,11 @@ public sealed class SctpDataChannels : IAsyncDisposable
     private int _nextId;
 
     /// <summary>
-    /// Runs data channels on <paramref name="association"/>. <paramref name="isDtlsClient"/> picks the stream id
-    /// parity (RFC 8832 §6: the DTLS client uses even ids, the server odd) so both sides can open channels at once
-    /// without colliding.
+    /// Runs data channels on <paramref name="association"/>, which must not be running yet (its first messages
+    /// would have nowhere to go). <paramref name="isDtlsClient"/> picks the stream id parity (RFC 8832 §6: the DTLS
+    /// client uses even ids, the server odd) so both sides can open channels at once without colliding.
     /// </summary>
-    public SctpDataChannels(SctpAssociation association, bool isDtlsClient)
+    private SctpDataChannels(SctpAssociation association, bool isDtlsClient)
     {
         Association = association;
         _evenIds = isDtlsClient;
@@ -31,13 +31,16 @@ public sealed class SctpDataChannels : IAsyncDisposable
     }
 
     /// <summary>
-    /// The usual WebRTC wiring: SCTP over the DTLS transport, the DTLS client sending INIT, both on
-    /// <paramref name="options"/>' ports (5000 by default).
+    /// The usual WebRTC wiring: SCTP over the DTLS transport on <paramref name="options"/>' ports (5000 by default).
+    /// <paramref name="isDtlsClient"/> picks the channel id parity and, unless <paramref name="role"/> says
+    /// otherwise, the SCTP role: the DTLS client sends INIT, the server waits (and answers an INIT either way).
     /// </summary>
-    public static SctpDataChannels Start(IDatagramTransport dtls, bool isDtlsClient, SctpOptions? options = null)
+    public static SctpDataChannels Start(IDatagramTransport dtls, bool isDtlsClient, SctpOptions? options = null, SctpRole? role = null)
     {
-        var association = SctpAssociation.Start(dtls, isDtlsClient ? SctpRole.Client : SctpRole.Server, options);
-        return new SctpDataChannels(association, isDtlsClient);
+        var association = SctpAssociation.Create(dtls, role ?? (isDtlsClient ? SctpRole.Client : SctpRole.Server), options);
+        var channels = new SctpDataChannels(association, isDtlsClient);
+        association.Run();
+        return channels;
     }
 
     public SctpAssociation Association { get; }

@@ -16,16 +16,17 @@ public sealed class AiortcSctpInteropTests(ITestOutputHelper output)
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
     [Theory]
-    [InlineData("client")] // aiortc sends INIT; we answer as the SCTP server and are the DTLS client (even ids)
-    [InlineData("server")] // we send INIT and are the DTLS server (odd ids); aiortc answers
-    public async Task Data_channels_interoperate_with_aiortc(string aiortcRole)
+    [InlineData("client", SctpRole.Server)] // aiortc sends INIT; we answer and are the DTLS client (even ids)
+    [InlineData("server", SctpRole.Client)] // we send INIT and are the DTLS server (odd ids); aiortc answers
+    [InlineData("client", SctpRole.Client)] // both send INIT (aiortc ignores ours, we answer its INIT mid-handshake)
+    public async Task Data_channels_interoperate_with_aiortc(string aiortcRole, SctpRole ourRole)
     {
         bool weAreDtlsClient = aiortcRole == "client";
         await using var udp = new UdpDatagramTransport();
         await using var peer = await AiortcPeer.StartAsync(udp.LocalPort, aiortcRole, output);
         udp.Connect(peer.Port);
-        await using var channels = new SctpDataChannels(
-            SctpAssociation.Start(udp, weAreDtlsClient ? SctpRole.Server : SctpRole.Client, new SctpOptions()), weAreDtlsClient);
+        // aiortc's INIT sender is its ICE-controlling side, the DTLS server in practice: hence the explicit role.
+        await using var channels = SctpDataChannels.Start(udp, weAreDtlsClient, new SctpOptions(), ourRole);
         await channels.Association.ConnectAsync().WaitAsync(Timeout);
 
         // aiortc opens a channel and speaks first.

@@ -43,9 +43,8 @@ public sealed class SctpTestPeers : IAsyncDisposable
         SctpOptions? optionsA = null, SctpOptions? optionsB = null, bool bothSendInit = false)
     {
         var (la, lb) = InMemoryDatagramTransport.CreatePair(aToB, bToA);
-        var a = new SctpDataChannels(SctpAssociation.Start(la, SctpRole.Client, optionsA ?? FastOptions()), isDtlsClient: true);
-        var b = new SctpDataChannels(SctpAssociation.Start(lb, bothSendInit ? SctpRole.Client : SctpRole.Server, optionsB ?? FastOptions()),
-            isDtlsClient: false);
+        var a = SctpDataChannels.Start(la, isDtlsClient: true, optionsA ?? FastOptions());
+        var b = SctpDataChannels.Start(lb, isDtlsClient: false, optionsB ?? FastOptions(), bothSendInit ? SctpRole.Client : null);
         var peers = new SctpTestPeers { LinkA = la, LinkB = lb, A = a, B = b };
         await Task.WhenAll(a.Association.ConnectAsync(), b.Association.ConnectAsync()).WaitAsync(TimeSpan.FromSeconds(20));
         return peers;
