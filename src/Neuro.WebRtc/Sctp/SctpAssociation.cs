@@ -1171,11 +1171,11 @@ public sealed class SctpAssociation : IAsyncDisposable
     {
         if (tsn == _cumTsnReceived + 1)
         {
+            // A hole (the last one included) just closed: tell the sender now so it leaves fast recovery promptly.
+            if (_receivedAbove.Count > 0) _sackNow = true;
             _cumTsnReceived = tsn;
             while (_receivedAbove.Remove(_cumTsnReceived + 1)) _cumTsnReceived++;
             if (Lt(_highestTsnReceived, _cumTsnReceived)) _highestTsnReceived = _cumTsnReceived;
-            // A hole just closed: tell the sender now so it leaves fast recovery promptly.
-            if (_receivedAbove.Count > 0) _sackNow = true;
         }
         else
         {

