@@ -75,6 +75,25 @@ public sealed class SackBehaviourTests
         Assert.Equal((uint)(raw.Server.Options.ReceiveBufferSize - 2000), sack.AdvertisedReceiverWindow);
     }
 
+    [Fact]
+    public async Task Idle_association_probes_with_heartbeats_and_fails_when_they_go_unanswered()
+    {
+        await using var raw = await RawPeer.ConnectAsync(TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(100));
+        // Answered heartbeats keep it up: more of them than MaxRetransmissions (3), so unanswered-looking ones would
+        // already have closed it.
+        for (int i = 0; i < 6; i++)
+        {
+            var hb = await raw.NextChunkAsync<SctpHeartbeatChunk>();
+            Assert.False(hb.IsAck);
+            await raw.SendAsync(new SctpHeartbeatChunk { IsAck = true, Info = hb.Info });
+        }
+        Assert.Equal(SctpState.Established, raw.Server.State);
+        // Silence: after MaxRetransmissions unanswered probes the peer counts as gone.
+        var closed = await raw.Server.Closed.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.False(closed.Graceful);
+        Assert.Contains("unreachable", closed.Reason);
+    }
+
     private sealed class RawPeer : IAsyncDisposable
     {
         public required InMemoryDatagramTransport Link { get; init; }
@@ -82,13 +101,14 @@ public sealed class SackBehaviourTests
         public required SctpAssociation Server { get; init; }
         public required uint ServerTag { get; init; }
 
-        public static async Task<RawPeer> ConnectAsync(TimeSpan delayedAck)
+        public static async Task<RawPeer> ConnectAsync(TimeSpan delayedAck, TimeSpan? heartbeat = null)
         {
             var (link, serverLink) = InMemoryDatagramTransport.CreatePair();
             var server = SctpAssociation.Start(serverLink, SctpRole.Server, new SctpOptions
             {
                 DelayedAckTime = delayedAck, RtoMin = TimeSpan.FromMilliseconds(50), TimerTick = TimeSpan.FromMilliseconds(5),
-                ReceiveBufferSize = 64 * 1024,
+                ReceiveBufferSize = 64 * 1024, HeartbeatInterval = heartbeat ?? TimeSpan.FromSeconds(30), MaxRetransmissions = 3,
+                RtoInitial = TimeSpan.FromMilliseconds(100),
             });
             await link.SendAsync(Packet(0, new SctpInitChunk
             {
@@ -108,6 +128,19 @@ public sealed class SackBehaviourTests
                 Tsn = tsn, StreamId = 1, StreamSequence = (ushort)(tsn - PeerTsn), PayloadProtocolId = DataChannelPpid.Binary,
                 UserData = new byte[size], Beginning = true, Ending = true,
             }), default);
+
+        public ValueTask SendAsync(SctpChunk chunk) => Link.SendAsync(Packet(ServerTag, chunk), default);
+
+        public async Task<T> NextChunkAsync<T>() where T : SctpChunk
+        {
+            var deadline = Stopwatch.StartNew();
+            while (deadline.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                var packet = await Next(Link);
+                foreach (var chunk in packet.Chunks.OfType<T>()) return chunk;
+            }
+            throw new TimeoutException($"no {typeof(T).Name}");
+        }
 
         public async Task<SctpSackChunk> NextSackAsync(Func<SctpSackChunk, bool>? match = null)
         {
