@@ -16,7 +16,7 @@ public sealed record SctpStatistics(
     long PacketsSent, long PacketsReceived, long PacketsDropped, long DataChunksSent, long Retransmissions,
     long FastRetransmissions, long Timeouts, int CongestionWindow, int SlowStartThreshold, int PeerReceiverWindow,
     double SmoothedRttMs, double RtoMs, int ReceiveBufferHeld, int SendBufferHeld, int MaxReceiveBufferHeld,
-    long AbandonedMessages, long ForwardTsnsSent);
+    long AbandonedMessages, long ForwardTsnsSent, long OversizedMessagesDropped);
 
 /// <summary>
 /// One SCTP association (RFC 9260) over an <see cref="IDatagramTransport"/>, as WebRTC uses it (RFC 8261): one
@@ -98,7 +98,7 @@ public sealed class SctpAssociation : IAsyncDisposable
     private SctpReconfigResponse? _reconfigResponseToSend;
 
     // Statistics.
-    private long _abandonedMessages, _forwardTsnsSent;
+    private long _abandonedMessages, _forwardTsnsSent, _oversizedDropped;
     private long _packetsSent, _packetsReceived, _packetsDropped, _dataChunksSent, _retransmissions, _fastRetransmissions, _timeouts;
 
     private SctpAssociation(IDatagramTransport transport, SctpRole role, SctpOptions options)
@@ -171,7 +171,7 @@ public sealed class SctpAssociation : IAsyncDisposable
         Interlocked.Read(ref _dataChunksSent), Interlocked.Read(ref _retransmissions), Interlocked.Read(ref _fastRetransmissions),
         Interlocked.Read(ref _timeouts), _cwnd, _ssthresh, _peerRwnd, _srtt, _rto, Volatile.Read(ref _bytesHeld),
         Volatile.Read(ref _pendingBytes) + Volatile.Read(ref _outstandingBytes), Volatile.Read(ref _maxBytesHeld),
-        Interlocked.Read(ref _abandonedMessages), Interlocked.Read(ref _forwardTsnsSent));
+        Interlocked.Read(ref _abandonedMessages), Interlocked.Read(ref _forwardTsnsSent), Interlocked.Read(ref _oversizedDropped));
 
     public async Task ConnectAsync(CancellationToken cancellationToken = default) =>
         await _established.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -1208,19 +1208,22 @@ public sealed class SctpAssociation : IAsyncDisposable
         }
         int total = 0;
         for (uint t = first; t != last + 1; t++) total += _fragments[t].UserData.Length;
-        var message = new byte[total];
+        // Larger than we said we accept (RFC 8831 §6.6): dropped rather than handed up. On an ordered stream an
+        // empty placeholder keeps its SSN, so the messages after it are not held back forever.
+        bool tooLarge = total > _options.MaxReceiveMessageSize;
+        byte[] message = tooLarge ? [] : new byte[total];
         int offset = 0;
         for (uint t = first; t != last + 1; t++)
         {
             _fragments.Remove(t, out var part);
-            part!.UserData.Span.CopyTo(message.AsSpan(offset));
-            offset += part.UserData.Length;
+            if (!tooLarge) part!.UserData.Span.CopyTo(message.AsSpan(offset));
+            offset += part!.UserData.Length;
         }
-        if (total > _options.MaxMessageSize)
+        if (tooLarge)
         {
-            // Larger than we said we accept (RFC 8831 §6.6): drop it rather than hand it up.
             _bytesHeld -= total;
-            return;
+            Interlocked.Increment(ref _oversizedDropped);
+            if (chunk.Unordered) return;
         }
         var incoming = new SctpIncomingMessage(chunk.StreamId, chunk.PayloadProtocolId, message, chunk.Unordered);
         if (chunk.Unordered)
@@ -1232,7 +1235,7 @@ public sealed class SctpAssociation : IAsyncDisposable
         if (chunk.StreamSequence != stream.NextSsn)
         {
             if ((short)(chunk.StreamSequence - stream.NextSsn) > 0) stream.Waiting[chunk.StreamSequence] = incoming;
-            else _bytesHeld -= total; // an SSN already delivered: a stale duplicate after a reset.
+            else if (!tooLarge) _bytesHeld -= total; // an SSN already delivered: a stale duplicate after a reset.
             return;
         }
         Deliver(incoming);
@@ -1255,6 +1258,7 @@ public sealed class SctpAssociation : IAsyncDisposable
 
     private void Deliver(SctpIncomingMessage message)
     {
+        if (message.Data.Length == 0) return; // placeholder of a dropped oversized message (DATA is never empty)
         var handler = MessageReceived;
         if (handler is null)
         {
@@ -1299,7 +1303,9 @@ public sealed class SctpAssociation : IAsyncDisposable
     private async Task SendReconfigIfNeededAsync()
     {
         if (_state != SctpState.Established) return;
-        if (_reconfigResponseToSend is { } response && _resetInFlight is null)
+        // Responses go at once, whatever our own request is doing: when both sides close a channel at the same
+        // time each waits for the other's answer.
+        if (_reconfigResponseToSend is { } response)
         {
             _reconfigResponseToSend = null;
             await SendChunksAsync(_peerTag, new SctpReconfigChunk { Response = response }).ConfigureAwait(false);

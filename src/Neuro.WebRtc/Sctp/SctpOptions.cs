@@ -19,8 +19,13 @@ public sealed class SctpOptions
 
     public ushort RemotePort { get; init; } = 5000;
 
-    /// <summary>Largest user message accepted by send and by reassembly; SDP's <c>a=max-message-size</c>.</summary>
+    /// <summary>Largest user message we send: the peer's SDP <c>a=max-message-size</c> (RFC 8841 §6; its 0 means
+    /// "no limit", for which a large value will do). Larger sends fail with <see cref="SctpMessageTooLargeException"/>.</summary>
     public int MaxMessageSize { get; init; } = 256 * 1024;
+
+    /// <summary>Largest user message we accept (what our SDP advertises as <c>a=max-message-size</c>); larger
+    /// reassembled messages are dropped. Keep it well below <see cref="ReceiveBufferSize"/>.</summary>
+    public int MaxReceiveMessageSize { get; init; } = 256 * 1024;
 
     /// <summary>Largest SCTP packet (common header included). WebRTC keeps packets ~1200 bytes so that DTLS, UDP and
     /// IP headers still fit a 1280-byte IPv6 minimum MTU; it is also capped by the transport's datagram size.</summary>
@@ -61,6 +66,8 @@ public sealed class SctpOptions
     {
         if (MaxPacketSize < 256) throw new ArgumentOutOfRangeException(nameof(MaxPacketSize), "must be at least 256 bytes");
         if (MaxMessageSize < 1) throw new ArgumentOutOfRangeException(nameof(MaxMessageSize));
+        if (MaxReceiveMessageSize < 1 || MaxReceiveMessageSize > ReceiveBufferSize)
+            throw new ArgumentOutOfRangeException(nameof(MaxReceiveMessageSize), "must be positive and fit the receive buffer");
         if (ReceiveBufferSize < 4 * MaxPacketSize)
             throw new ArgumentOutOfRangeException(nameof(ReceiveBufferSize), "must hold at least four packets");
         if (OutboundStreams == 0 || InboundStreams == 0) throw new ArgumentOutOfRangeException(nameof(OutboundStreams));

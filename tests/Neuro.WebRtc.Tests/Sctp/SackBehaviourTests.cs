@@ -107,7 +107,7 @@ public sealed class SackBehaviourTests
             var server = SctpAssociation.Start(serverLink, SctpRole.Server, new SctpOptions
             {
                 DelayedAckTime = delayedAck, RtoMin = TimeSpan.FromMilliseconds(50), TimerTick = TimeSpan.FromMilliseconds(5),
-                ReceiveBufferSize = 64 * 1024, HeartbeatInterval = heartbeat ?? TimeSpan.FromSeconds(30), MaxRetransmissions = 3,
+                ReceiveBufferSize = 64 * 1024, MaxReceiveMessageSize = 16 * 1024, HeartbeatInterval = heartbeat ?? TimeSpan.FromSeconds(30), MaxRetransmissions = 3,
                 RtoInitial = TimeSpan.FromMilliseconds(100),
             });
             await link.SendAsync(Packet(0, new SctpInitChunk

@@ -57,6 +57,32 @@ public sealed class SctpAssociationTests
         await peers.A.Association.SendAsync(0, DataChannelPpid.Binary, new byte[1000], false); // the limit itself is fine
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Message_larger_than_we_accept_is_dropped_without_blocking_the_stream(bool unordered)
+    {
+        await using var peers = await SctpTestPeers.ConnectAsync(
+            optionsA: SctpTestPeers.FastOptions(o => o.MaxMessageSize = 100_000),
+            optionsB: SctpTestPeers.FastOptions(o => o.MaxReceiveMessageSize = 50_000));
+        var got = System.Threading.Channels.Channel.CreateUnbounded<int>();
+        peers.B.Association.MessageReceived = m =>
+        {
+            got.Writer.TryWrite(m.Data.Length);
+            peers.B.Association.ReleaseReceiveBuffer(m.Data.Length);
+        };
+        await peers.A.Association.SendAsync(2, DataChannelPpid.Binary, new byte[10], unordered);
+        await peers.A.Association.SendAsync(2, DataChannelPpid.Binary, new byte[60_000], unordered);
+        await peers.A.Association.SendAsync(2, DataChannelPpid.Binary, new byte[50_000], unordered);
+        await peers.A.Association.SendAsync(2, DataChannelPpid.Binary, new byte[20], unordered);
+        var cts = new CancellationTokenSource(Timeout);
+        Assert.Equal(10, await got.Reader.ReadAsync(cts.Token));
+        Assert.Equal(50_000, await got.Reader.ReadAsync(cts.Token));
+        Assert.Equal(20, await got.Reader.ReadAsync(cts.Token));
+        Assert.Equal(1, peers.B.Association.Statistics.OversizedMessagesDropped);
+        Assert.Equal(0, peers.B.Association.Statistics.ReceiveBufferHeld);
+    }
+
     [Fact]
     public async Task Default_max_message_size_is_256_KiB()
     {

@@ -22,6 +22,7 @@ public sealed class SctpTestPeers : IAsyncDisposable
             ReceiveBufferSize = b.ReceiveBufferSize,
             SendBufferSize = b.SendBufferSize,
             MaxMessageSize = b.MaxMessageSize,
+            MaxReceiveMessageSize = Math.Min(b.MaxReceiveMessageSize, b.ReceiveBufferSize),
         };
     }
 
@@ -31,6 +32,7 @@ public sealed class SctpTestPeers : IAsyncDisposable
         public int ReceiveBufferSize { get; set; } = 1024 * 1024;
         public int SendBufferSize { get; set; } = 1024 * 1024;
         public int MaxMessageSize { get; set; } = 256 * 1024;
+        public int MaxReceiveMessageSize { get; set; } = 256 * 1024;
     }
 
     public required InMemoryDatagramTransport LinkA { get; init; }
