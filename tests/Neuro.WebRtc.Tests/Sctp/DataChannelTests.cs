@@ -157,6 +157,58 @@ public sealed class DataChannelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Both_sides_closing_the_same_channel_at_once_close_it()
+    {
+        await using var peers = await SctpTestPeers.ConnectAsync();
+        var a = await peers.A.CreateDataChannelAsync("both");
+        var b = await peers.B.IncomingChannels.ReadAsync().AsTask().WaitAsync(Timeout);
+        await a.Opened.WaitAsync(Timeout);
+        await Task.WhenAll(a.CloseAsync(), b.CloseAsync()).WaitAsync(Timeout);
+        Assert.Equal((DataChannelState.Closed, DataChannelState.Closed), (a.State, b.State));
+        Assert.Empty(peers.A.Channels);
+        Assert.Empty(peers.B.Channels);
+    }
+
+    [Fact]
+    public async Task Unordered_channel_delivers_every_message_intact_under_loss_and_reordering()
+    {
+        var lossy = (int seed) => new LinkProfile { Loss = 0.10, Reorder = 0.2, Duplicate = 0.02, Delay = TimeSpan.FromMilliseconds(1), Seed = seed };
+        await using var peers = await SctpTestPeers.ConnectAsync(lossy(21), lossy(22));
+        var sender = await peers.A.CreateDataChannelAsync("u", new DataChannelOptions { Ordered = false });
+        var receiver = await peers.B.IncomingChannels.ReadAsync().AsTask().WaitAsync(Timeout);
+        Assert.False(receiver.Ordered);
+        await sender.Opened.WaitAsync(Timeout);
+        const int count = 300;
+        var sending = Task.Run(async () =>
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var data = new byte[i % 3 == 0 ? 5000 : 100]; // some messages span several packets
+                new Random(i).NextBytes(data);
+                BitConverter.TryWriteBytes(data, i);
+                await sender.SendAsync(data);
+            }
+        });
+        var seen = new HashSet<int>();
+        int outOfOrder = 0, last = -1;
+        await foreach (var m in receiver.ReadAllAsync().WithCancellation(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token))
+        {
+            int i = BitConverter.ToInt32(m.Data.Span);
+            var expected = new byte[i % 3 == 0 ? 5000 : 100];
+            new Random(i).NextBytes(expected);
+            BitConverter.TryWriteBytes(expected, i);
+            Assert.True(expected.AsSpan().SequenceEqual(m.Data.Span), $"message {i} corrupted");
+            Assert.True(seen.Add(i), $"message {i} delivered twice");
+            if (i < last) outOfOrder++;
+            last = Math.Max(last, i);
+            if (seen.Count == count) break;
+        }
+        await sending;
+        output.WriteLine($"{outOfOrder} of {count} unordered messages overtook an earlier one");
+        Assert.True(outOfOrder > 0, "with loss and reordering some message should have overtaken another");
+    }
+
+    [Fact]
     public async Task Association_shutdown_closes_all_channels()
     {
         await using var peers = await SctpTestPeers.ConnectAsync();
