@@ -1116,7 +1116,11 @@ public sealed class SctpAssociation : IAsyncDisposable
         if (_rttProbeTsn != c.Chunk.Tsn) return;
         _rttProbeTsn = null;
         if (c.Transmissions != 1) return;
-        double r = Math.Max(1, Now - _rttProbeSent);
+        UpdateRto(Math.Max(1, Now - _rttProbeSent));
+    }
+
+    private void UpdateRto(double r)
+    {
         // RFC 9260 §6.3.1 (RFC 6298's estimator): alpha 1/8, beta 1/4, RTO = SRTT + 4 RTTVAR, clamped.
         if (!_haveRtt)
         {
@@ -1392,6 +1396,10 @@ public sealed class SctpAssociation : IAsyncDisposable
         if (ack.Info.Length != 8) return;
         _heartbeatOutstanding = false;
         _errorCount = 0;
+        // The info is our send time echoed back: an RTT sample while idle (§8.3), so RTO stays current.
+        long sent = BinaryPrimitives.ReadInt64BigEndian(ack.Info);
+        long rtt = Now - sent;
+        if (rtt >= 0 && rtt < (long)_options.RtoMax.TotalMilliseconds) UpdateRto(Math.Max(1, rtt));
     }
 
     // ---------------------------------------------------------------- timers

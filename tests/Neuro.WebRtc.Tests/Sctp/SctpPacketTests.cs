@@ -4,7 +4,7 @@ using Neuro.WebRtc.Sctp;
 
 namespace Neuro.WebRtc.Tests.Sctp;
 
-public sealed class SctpPacketTests
+public sealed class SctpPacketTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public void Crc32c_matches_the_standard_check_value()
@@ -122,7 +122,9 @@ public sealed class SctpPacketTests
     public async Task Fuzzed_packets_sent_to_a_live_association_do_not_break_it()
     {
         await using var peers = await SctpTestPeers.ConnectAsync();
-        var corpus = Corpus().Select(c => c.Packet.Encode()).ToArray();
+        // Chunks that legitimately end an association (ABORT, SHUTDOWN*) are left out, so it must survive all of it.
+        var corpus = Corpus().Where(c => !c.Name.StartsWith("ABORT") && !c.Name.StartsWith("SHUTDOWN"))
+            .Select(c => c.Packet.Encode()).ToArray();
         var rng = new Random(99);
         // Half of them carry the real verification tag, so they get past the tag check into the state machine.
         uint tagOfB = peers.B.Association.LocalVerificationTag;
@@ -138,22 +140,22 @@ public sealed class SctpPacketTests
             }
             await peers.LinkA.SendAsync(mutated, default);
         }
-        // Garbage may legitimately end the association (a forged-but-valid ABORT or SHUTDOWN with the real tag);
-        // what must not happen is an exception escaping or a hang: it either still works or has closed cleanly.
+        // A mutated flag byte can still turn some chunk into an ABORT; that is a legitimate end, an internal error
+        // (an exception caught by the loop) is not. Otherwise the association must still carry data both ways.
         await Task.Delay(500);
-        if (!peers.B.Association.Closed.IsCompleted)
-        {
-            var got = new TaskCompletionSource<byte[]>();
-            peers.A.Association.MessageReceived = m => got.TrySetResult(m.Data);
-            await peers.B.Association.SendAsync(1, DataChannelPpid.Binary, new byte[] { 42 }, false);
-            var reply = await Task.WhenAny(got.Task, peers.B.Association.Closed).WaitAsync(TimeSpan.FromSeconds(30));
-            if (reply == got.Task) Assert.Equal(new byte[] { 42 }, await got.Task);
-        }
-        else
+        if (peers.B.Association.Closed.IsCompleted)
         {
             var reason = await peers.B.Association.Closed;
+            output.WriteLine($"closed by fuzz: {reason.Reason}");
             Assert.DoesNotContain("internal error", reason.Reason);
+            Assert.Contains("peer aborted", reason.Reason);
+            return;
         }
+        var got = new TaskCompletionSource<byte[]>();
+        peers.A.Association.MessageReceived = m => got.TrySetResult(m.Data);
+        await peers.B.Association.SendAsync(1, DataChannelPpid.Binary, new byte[] { 42 }, false);
+        Assert.Equal(new byte[] { 42 }, await got.Task.WaitAsync(TimeSpan.FromSeconds(30)));
+        output.WriteLine($"survived; packets dropped by B: {peers.B.Association.Statistics.PacketsDropped}");
     }
 
     internal static byte[] Mutate(byte[] original, Random rng)
