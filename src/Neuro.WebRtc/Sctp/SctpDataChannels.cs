@@ -32,12 +32,14 @@ public sealed class SctpDataChannels : IAsyncDisposable
 
     /// <summary>
     /// The usual WebRTC wiring: SCTP over the DTLS transport on <paramref name="options"/>' ports (5000 by default).
-    /// <paramref name="isDtlsClient"/> picks the channel id parity and, unless <paramref name="role"/> says
-    /// otherwise, the SCTP role: the DTLS client sends INIT, the server waits (and answers an INIT either way).
+    /// <paramref name="isDtlsClient"/> picks the channel id parity. Both sides send INIT by default, as browsers
+    /// do: peers disagree on which side should (aiortc decides by ICE role, not DTLS role), and two waiting sides
+    /// would never connect, while two INIT senders end in one association (simultaneous open).
     /// </summary>
-    public static SctpDataChannels Start(IDatagramTransport dtls, bool isDtlsClient, SctpOptions? options = null, SctpRole? role = null)
+    public static SctpDataChannels Start(IDatagramTransport dtls, bool isDtlsClient, SctpOptions? options = null,
+        SctpRole role = SctpRole.Client)
     {
-        var association = SctpAssociation.Create(dtls, role ?? (isDtlsClient ? SctpRole.Client : SctpRole.Server), options);
+        var association = SctpAssociation.Create(dtls, role, options);
         var channels = new SctpDataChannels(association, isDtlsClient);
         association.Run();
         return channels;

@@ -46,7 +46,7 @@ public sealed class SctpTestPeers : IAsyncDisposable
     {
         var (la, lb) = InMemoryDatagramTransport.CreatePair(aToB, bToA);
         var a = SctpDataChannels.Start(la, isDtlsClient: true, optionsA ?? FastOptions());
-        var b = SctpDataChannels.Start(lb, isDtlsClient: false, optionsB ?? FastOptions(), bothSendInit ? SctpRole.Client : null);
+        var b = SctpDataChannels.Start(lb, isDtlsClient: false, optionsB ?? FastOptions(), bothSendInit ? SctpRole.Client : SctpRole.Server);
         var peers = new SctpTestPeers { LinkA = la, LinkB = lb, A = a, B = b };
         await Task.WhenAll(a.Association.ConnectAsync(), b.Association.ConnectAsync()).WaitAsync(TimeSpan.FromSeconds(20));
         return peers;

@@ -10,6 +10,8 @@ It prints "PORT <n>" once bound, echoes every message on channels we open, opens
 "hello from aiortc" on it once the association is up, and prints events as "EVENT ..." lines. Ends on stdin EOF.
 """
 import asyncio
+import logging
+import os
 import sys
 
 from aiortc.rtcdatachannel import RTCDataChannel, RTCDataChannelParameters
@@ -62,6 +64,8 @@ def say(*parts):
 
 
 async def main():
+    if os.environ.get("AIORTC_SCTP_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     our_port = int(sys.argv[1])
     role = sys.argv[2]
     loop = asyncio.get_running_loop()
