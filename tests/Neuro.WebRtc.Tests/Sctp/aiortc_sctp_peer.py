@@ -102,7 +102,15 @@ async def main():
             say("EVENT own-open", own.id)
             own.send("hello from aiortc")
 
+    async def report_close():
+        while sctp._association_state != RTCSctpTransport.State.ESTABLISHED:
+            await asyncio.sleep(0.01)
+        while sctp._association_state != RTCSctpTransport.State.CLOSED:
+            await asyncio.sleep(0.01)
+        say("EVENT association closed")
+
     asyncio.ensure_future(open_own_channel())
+    asyncio.ensure_future(report_close())
     await loop.run_in_executor(None, sys.stdin.read)
     say("EVENT state", sctp._association_state.name)
     await sctp.stop()
