@@ -200,7 +200,7 @@ public sealed class SctpAssociation : IAsyncDisposable
             MaxRetransmits = reliability.MaxRetransmits ?? -1,
             ExpiresAt = reliability.Lifetime is { } life ? Now + (long)life.TotalMilliseconds : long.MaxValue,
         };
-        var request = new SendRequest(outbound, cancellationToken);
+        var request = new SendRequest(outbound);
         if (cancellationToken.CanBeCanceled)
             request.Registration = cancellationToken.Register(static r => ((SendRequest)r!).Done.TrySetCanceled(), request);
         Post(new LoopEvent(EventKind.Send) { Send = request });
@@ -806,7 +806,6 @@ public sealed class SctpAssociation : IAsyncDisposable
                 c.Retransmit = false;
                 c.InFlight = true;
                 c.Transmissions++;
-                c.SentAt = Now;
                 c.MissCount = 0;
                 c.ResentBeforeTsn = _nextTsn;
                 _flightSize += c.Size;
@@ -849,7 +848,7 @@ public sealed class SctpAssociation : IAsyncDisposable
                 _pendingBytes -= take;
                 _outstandingBytes += take;
                 offset += chunk.WriteTo(_packetBuffer.AsSpan(offset));
-                var inFlight = new OutstandingChunk(chunk, take, m) { SentAt = Now, Transmissions = 1, InFlight = true };
+                var inFlight = new OutstandingChunk(chunk, take, m) { Transmissions = 1, InFlight = true };
                 _outstanding.Add(inFlight);
                 _flightSize += take;
                 _peerRwnd = Math.Max(0, _peerRwnd - take);
@@ -1686,10 +1685,9 @@ public sealed class SctpAssociation : IAsyncDisposable
         public ushort Stream { get; init; }
     }
 
-    private sealed class SendRequest(OutboundMessage message, CancellationToken cancellationToken)
+    private sealed class SendRequest(OutboundMessage message)
     {
         public OutboundMessage Message { get; } = message;
-        public CancellationToken CancellationToken { get; } = cancellationToken;
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public CancellationTokenRegistration Registration { get; set; }
     }
@@ -1716,7 +1714,6 @@ public sealed class SctpAssociation : IAsyncDisposable
         /// <summary>Given up under partial reliability; counts as acknowledged for flight and window purposes.</summary>
         public bool Abandoned { get; set; }
         public int Size { get; } = size;
-        public long SentAt { get; set; }
         public int Transmissions { get; set; }
         public bool Acked { get; set; }
         public bool InFlight { get; set; }

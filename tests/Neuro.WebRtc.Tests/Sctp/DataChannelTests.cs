@@ -308,6 +308,45 @@ public sealed class DataChannelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Send_waiting_for_buffer_space_can_be_cancelled_and_is_then_never_sent()
+    {
+        await using var peers = await SctpTestPeers.ConnectAsync(
+            optionsA: SctpTestPeers.FastOptions(o => o.SendBufferSize = 64 * 1024),
+            optionsB: SctpTestPeers.FastOptions(o => o.ReceiveBufferSize = 64 * 1024));
+        var sender = await peers.A.CreateDataChannelAsync("c");
+        var receiver = await peers.B.IncomingChannels.ReadAsync().AsTask().WaitAsync(Timeout);
+        await sender.Opened.WaitAsync(Timeout);
+        // Fill the receive window and the send buffer while nobody reads.
+        int accepted = 0;
+        while (true)
+        {
+            var send = sender.SendAsync(new byte[16 * 1024]).AsTask();
+            if (await Task.WhenAny(send, Task.Delay(500)) != send) break;
+            accepted++;
+        }
+        using var cts = new CancellationTokenSource();
+        var blocked = sender.SendAsync(System.Text.Encoding.UTF8.GetBytes("cancelled"), cts.Token).AsTask();
+        await Task.Delay(100);
+        Assert.False(blocked.IsCompleted);
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => blocked.WaitAsync(Timeout));
+        // The first blocked send (from the loop above) is still queued; reading drains everything.
+        var reading = Task.Run(async () =>
+        {
+            var texts = new List<string>();
+            await foreach (var m in receiver.ReadAllAsync())
+            {
+                if (m.IsText) texts.Add(m.Text);
+                if (m.IsText && m.Text == "end") return texts;
+            }
+            return texts;
+        });
+        await sender.SendAsync("end").AsTask().WaitAsync(Timeout);
+        Assert.Equal(["end"], await reading.WaitAsync(Timeout));
+        Assert.True(accepted > 0);
+    }
+
+    [Fact]
     public async Task Throughput_and_round_trip_on_the_in_memory_pair()
     {
         await using var peers = await SctpTestPeers.ConnectAsync();
