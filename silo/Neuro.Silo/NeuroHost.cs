@@ -108,6 +108,16 @@ public static class NeuroHost
             silo.UseKubernetesHosting();
         }
 
+        // Pools mapped to a workload scale it too (Neuro:Autoscaling:Targets:<pool>:Kind|Name|Namespace).
+        var targets = configuration.GetSection("Neuro:Autoscaling:Targets").Get<Dictionary<string, Neuro.Kubernetes.ScaleTarget>>();
+        if (targets is { Count: > 0 })
+        {
+            silo.Services.AddSingleton<Neuro.Autoscaling.Live.IReplicaActuator>(_ => new Neuro.Kubernetes.KubernetesReplicaActuator(
+                new k8s.Kubernetes(k8s.KubernetesClientConfiguration.IsInCluster()
+                    ? k8s.KubernetesClientConfiguration.InClusterConfig()
+                    : k8s.KubernetesClientConfiguration.BuildConfigFromConfigFile()),
+                targets));
+        }
         silo.AddNeuroGrains(configuration);
         if (options.Dashboard ?? !options.IsRedis)
         {

@@ -31,6 +31,7 @@ public sealed class NeuroHostFixture : IAsyncLifetime
             ["Kestrel:Endpoints:Rest:Url"] = $"http://127.0.0.1:{FreePort.Next()}",
             ["Kestrel:Endpoints:Grpc:Url"] = $"http://127.0.0.1:{FreePort.Next()}",
             ["Neuro:Auth:Mode"] = "off", // explicit, as ./run.sh does; AuthTests turn it on
+            ["Logging:LogLevel:Default"] = "Warning",
         });
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
