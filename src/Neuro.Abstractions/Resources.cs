@@ -24,7 +24,9 @@ public interface IModelCacheGrain : IGrainWithStringKey
     [Alias("status")]
     Task<ModelCacheStatus> GetStatusAsync();
 
-    /// <summary>Records the model as wanted on this silo (loading itself arrives with the inference runtime).</summary>
+    /// <summary>Loads the model on this silo: fetched into the node-local cache (file://, https://, s3://), sha256 checked
+    /// before load (a mismatch is refused and reported), within the silo's memory budget. Sessions on this silo can then
+    /// name it.</summary>
     [Alias("ensure")]
     Task<ModelCacheStatus> EnsureLoadedAsync(ModelSpec spec);
 
@@ -42,7 +44,17 @@ public sealed record ModelSpec(
     [property: Id(2)] long SizeBytes,
     [property: Id(3)] string Quantization,
     [property: Id(4)] string Version,
-    [property: Id(5)] string? Sha256 = null);
+    [property: Id(5)] string? Sha256 = null,
+    [property: Id(6)] IReadOnlyList<ModelVariant>? Variants = null);
+
+/// <summary>One file of a model in one quantization profile (e.g. fp32, int8). A spec with variants loads the one whose
+/// profile is the spec's <c>Quantization</c>: the model class decides, the cache serves.</summary>
+[GenerateSerializer, Immutable, Alias("neuro.model-variant")]
+public sealed record ModelVariant(
+    [property: Id(0)] string Quantization,
+    [property: Id(1)] string WeightsUri,
+    [property: Id(2)] string Sha256,
+    [property: Id(3)] long SizeBytes);
 
 public enum ModelCacheState { NotLoaded = 0, Loading = 1, Loaded = 2, Failed = 3 }
 
@@ -55,7 +67,8 @@ public sealed record ModelCacheStatus(
     [property: Id(4)] long MemoryBytes,
     [property: Id(5)] DateTimeOffset? PinnedUntil,
     [property: Id(6)] DateTimeOffset? LastUsedAt,
-    [property: Id(7)] string ActivationSilo);
+    [property: Id(7)] string ActivationSilo,
+    [property: Id(8)] string? Error = null);
 
 /// <summary>One GPU on one silo's node: its inventory and the allocations against it. Key: "{siloName}/gpu{index}".</summary>
 [Alias("neuro.gpu-device")]

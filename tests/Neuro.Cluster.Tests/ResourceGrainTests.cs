@@ -78,19 +78,32 @@ public sealed class ResourceGrainTests(MemoryClusterFixture fixture)
     }
 
     [Fact]
-    public async Task Model_cache_pins_and_refuses_eviction_while_pinned()
+    public async Task Model_cache_loads_verified_weights_pins_and_refuses_eviction_while_pinned()
     {
         var silo = (await SiloNamesAsync())[1];
-        var cache = fixture.Grains.GetGrain<IModelCacheGrain>(ResourceKey.For(silo, "llama-tiny"));
-        var spec = new ModelSpec("llama-tiny", "file:///models/llama-tiny.onnx", 1_000_000, "int8", "1");
+        var name = $"tiny-{Guid.NewGuid():N}"[..13];
+        var dir = Directory.CreateTempSubdirectory("neuro-model-test-").FullName;
+        var fp32 = Path.Combine(dir, "fp32.onnx");
+        var int8 = Path.Combine(dir, "int8.onnx");
+        Neuro.Inference.Onnx.DecoderModelGenerator.WriteFile(Neuro.Inference.Onnx.DecoderModelSpec.Tiny(), fp32);
+        Neuro.Inference.Onnx.DecoderModelGenerator.WriteFile(Neuro.Inference.Onnx.DecoderModelSpec.Tiny().AsInt8(), int8);
+        var variants = new[]
+        {
+            new ModelVariant("fp32", new Uri(fp32).AbsoluteUri, await Neuro.Inference.Models.ModelFileStore.Sha256FileAsync(fp32), new FileInfo(fp32).Length),
+            new ModelVariant("int8", new Uri(int8).AbsoluteUri, await Neuro.Inference.Models.ModelFileStore.Sha256FileAsync(int8), new FileInfo(int8).Length),
+        };
+        var cache = fixture.Grains.GetGrain<IModelCacheGrain>(ResourceKey.For(silo, name));
+        var spec = new ModelSpec(name, "", 0, "int8", "1", Variants: variants);
 
         await Assert.ThrowsAsync<NeuroRequestException>(() => cache.PinAsync(TimeSpan.FromMinutes(1))); // nothing loaded yet
-        var wrong = await Assert.ThrowsAsync<NeuroRequestException>(() => cache.EnsureLoadedAsync(spec with { Name = "other" }));
-        Assert.Equal("name", wrong.Field);
+        Assert.Equal("name", (await Assert.ThrowsAsync<NeuroRequestException>(() => cache.EnsureLoadedAsync(spec with { Name = "other" }))).Field);
+        Assert.Equal("quantization", (await Assert.ThrowsAsync<NeuroRequestException>(() => cache.EnsureLoadedAsync(spec with { Quantization = "fp16" }))).Field);
 
+        // The class asks for int8: the int8 file is fetched, verified and loaded on the owning silo.
         var loaded = await cache.EnsureLoadedAsync(spec);
         Assert.Equal(ModelCacheState.Loaded, loaded.State);
-        Assert.Equal(1_000_000, loaded.MemoryBytes);
+        Assert.Equal(silo, loaded.ActivationSilo);
+        Assert.InRange(loaded.MemoryBytes, new FileInfo(int8).Length, 4 * new FileInfo(fp32).Length);
         await cache.PinAsync(TimeSpan.FromMinutes(5));
         await Assert.ThrowsAsync<NeuroRequestException>(() => cache.EvictAsync());
 
@@ -98,5 +111,24 @@ public sealed class ResourceGrainTests(MemoryClusterFixture fixture)
         var evicted = await cache.EvictAsync();
         Assert.Equal(ModelCacheState.NotLoaded, evicted.State);
         Assert.Equal(0, evicted.MemoryBytes);
+    }
+
+    [Fact]
+    public async Task Model_weights_that_do_not_match_their_sha256_are_refused_and_reported()
+    {
+        var silo = (await SiloNamesAsync())[0];
+        var name = $"bad-{Guid.NewGuid():N}"[..12];
+        var path = Path.Combine(Directory.CreateTempSubdirectory("neuro-model-test-").FullName, "m.onnx");
+        Neuro.Inference.Onnx.DecoderModelGenerator.WriteFile(Neuro.Inference.Onnx.DecoderModelSpec.Tiny(), path);
+        var cache = fixture.Grains.GetGrain<IModelCacheGrain>(ResourceKey.For(silo, name));
+        var wrongSha = new string('0', 64);
+
+        var e = await Assert.ThrowsAsync<NeuroRequestException>(() => cache.EnsureLoadedAsync(new ModelSpec(name, new Uri(path).AbsoluteUri, 0, "fp32", "1", wrongSha)));
+        Assert.Equal("sha256", e.Field);
+        var status = await cache.GetStatusAsync();
+        Assert.Equal(ModelCacheState.Failed, status.State);
+        Assert.Contains(wrongSha, status.Error);
+        Assert.Equal(0, status.MemoryBytes);
+        Assert.Equal("sha256", (await Assert.ThrowsAsync<NeuroRequestException>(() => cache.EnsureLoadedAsync(new ModelSpec(name, new Uri(path).AbsoluteUri, 0, "fp32", "1")))).Field);
     }
 }

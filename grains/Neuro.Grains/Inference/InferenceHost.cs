@@ -57,7 +57,53 @@ public sealed class InferenceHost(IOptions<InferenceSettings> settings, ILogger<
     private DecoderModelCache? _cache;
     private readonly Lock _gate = new();
 
-    public bool Knows(string model) => _settings.Models.ContainsKey(model) || (_settings.DevModel && model == DevModel);
+    // Models the model-cache grains loaded on this silo, by name (the configured ones are in the settings).
+    private readonly ConcurrentDictionary<string, ModelFileSpec> _registered = new(StringComparer.Ordinal);
+
+    public bool Knows(string model) => _registered.ContainsKey(model) || _settings.Models.ContainsKey(model) || (_settings.DevModel && model == DevModel);
+
+    /// <summary>Loads a model file (verified) and serves it under its name; a different file under the same name replaces it.</summary>
+    public async Task<long> LoadAsync(ModelFileSpec spec, CancellationToken cancellationToken)
+    {
+        if (_registered.TryGetValue(spec.Name, out var current) && current != spec)
+        {
+            Evict(spec.Name);
+        }
+        _registered[spec.Name] = spec;
+        try
+        {
+            var served = await GetAsync(spec.Name, cancellationToken);
+            return Cache().Memory.Entries.FirstOrDefault(e => e.Key == DecoderModelCache.Key(spec)).SizeBytes;
+        }
+        catch
+        {
+            _registered.TryRemove(spec.Name, out _);
+            throw;
+        }
+    }
+
+    public void Pin(string model, TimeSpan duration)
+    {
+        if (_registered.TryGetValue(model, out var spec))
+        {
+            Cache().Memory.Pin(DecoderModelCache.Key(spec), duration);
+        }
+    }
+
+    /// <summary>Stops serving the model and frees its memory (sessions naming it load it again on demand only if it is
+    /// configured; a model the cache grain loaded must be loaded again).</summary>
+    public void Evict(string model)
+    {
+        if (_served.TryRemove(model, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
+        {
+            lazy.Value.Result.Lease.Dispose();
+        }
+        if (_registered.TryRemove(model, out var spec))
+        {
+            Cache().Memory.Unpin(DecoderModelCache.Key(spec));
+            Cache().Memory.TryEvict(DecoderModelCache.Key(spec));
+        }
+    }
 
     public async Task<Served> GetAsync(string model, CancellationToken cancellationToken)
     {
@@ -79,7 +125,9 @@ public sealed class InferenceHost(IOptions<InferenceSettings> settings, ILogger<
 
     private async Task<(Served, IDisposable)> LoadAsync(string name)
     {
-        var spec = name == DevModel && !_settings.Models.ContainsKey(name) ? await WriteDevModelAsync() : ToSpec(name, _settings.Models[name]);
+        var spec = _registered.TryGetValue(name, out var registered) ? registered
+            : name == DevModel && !_settings.Models.ContainsKey(name) ? await WriteDevModelAsync()
+            : ToSpec(name, _settings.Models[name]);
         var lease = await Cache().AcquireAsync(spec);
         lease.Value.WarmUp();
         var tokenizer = new ByteTokenizer();
@@ -92,8 +140,13 @@ public sealed class InferenceHost(IOptions<InferenceSettings> settings, ILogger<
     {
         lock (_gate)
         {
-            return _cache ??= new DecoderModelCache(new ModelFileStore(_settings.CacheDirectory, logger: log), _settings.BudgetBytes,
-                new InferenceOptions { ExecutionProvider = _settings.ExecutionProvider }, log);
+            if (_cache is null)
+            {
+                _cache = new DecoderModelCache(new ModelFileStore(_settings.CacheDirectory, logger: log), _settings.BudgetBytes,
+                    new InferenceOptions { ExecutionProvider = _settings.ExecutionProvider }, log);
+                _cache.Memory.Changed += e => Neuro.Core.Telemetry.NeuroMeters.ModelCacheChanged(e.Kind.ToString().ToLowerInvariant(), e.Key, e.SizeBytes, e.UsedBytes);
+            }
+            return _cache;
         }
     }
 

@@ -33,6 +33,22 @@ public static class NeuroMeters
         () => Scaling.Where(p => p.Value.TtftP95 is not null).Select(p => new Measurement<double>(p.Value.TtftP95!.Value, new KeyValuePair<string, object?>("pool", p.Key))),
         description: "p95 of time from arrival to start (first token) over the scaler's window.");
 
+    private static readonly Counter<long> ModelEvents = Meter.CreateCounter<long>("model.cache.events", description: "Model loads, evictions and failed loads, by kind and model.");
+    private static readonly Counter<long> ModelBytes = Meter.CreateCounter<long>("model.cache.loaded.bytes", "By", "Bytes of models loaded (a load adds its size), by model.");
+    private static long _modelUsedBytes;
+    public static readonly ObservableGauge<long> ModelCacheUsed = Meter.CreateObservableGauge("model.cache.used.bytes", () => Interlocked.Read(ref _modelUsedBytes), "By",
+        "Memory held by loaded models on this silo.");
+
+    public static void ModelCacheChanged(string kind, string model, long sizeBytes, long usedBytes)
+    {
+        ModelEvents.Add(1, new KeyValuePair<string, object?>("kind", kind), new KeyValuePair<string, object?>("model", model));
+        if (kind == "loaded")
+        {
+            ModelBytes.Add(sizeBytes, new KeyValuePair<string, object?>("model", model));
+        }
+        Interlocked.Exchange(ref _modelUsedBytes, usedBytes);
+    }
+
     public static readonly Counter<long> RequestsRefused = Meter.CreateCounter<long>("requests.refused", description: "Requests refused with a 4xx, by kind.");
 }
 
