@@ -32,6 +32,7 @@ public sealed class VideoJitterBuffer
 {
     private readonly VideoJitterBufferOptions _options;
     private readonly Func<ReadOnlyMemory<byte>, bool> _isFrameStart;
+    private readonly Func<ReadOnlyMemory<byte>, bool> _isKeyFrameStart;
     private readonly SortedDictionary<long, RtpPacket> _packets = [];
     private readonly SortedDictionary<long, NackState> _missing = [];
     private readonly SequenceUnwrapper _unwrapper = new();
@@ -41,10 +42,16 @@ public sealed class VideoJitterBuffer
     private long? _lowest;
     private long? _headWaitingSince;
 
-    public VideoJitterBuffer(VideoJitterBufferOptions options, Func<ReadOnlyMemory<byte>, bool> isFrameStart, long ticksPerSecond)
+    /// <param name="isKeyFrameStart">
+    /// Where a stream may be joined: until the first frame is handed out only keyframes qualify, because nothing before
+    /// one can be decoded and committing to an inter frame would throw away a keyframe that is merely reordered.
+    /// </param>
+    public VideoJitterBuffer(
+        VideoJitterBufferOptions options, Func<ReadOnlyMemory<byte>, bool> isFrameStart, Func<ReadOnlyMemory<byte>, bool> isKeyFrameStart, long ticksPerSecond)
     {
         _options = options;
         _isFrameStart = isFrameStart;
+        _isKeyFrameStart = isKeyFrameStart;
         _ticksPerSecond = ticksPerSecond;
     }
 
@@ -182,12 +189,13 @@ public sealed class VideoJitterBuffer
             {
                 // Joining a stream: the earliest frame start we hold is the candidate, but we do not commit to it (or
                 // discard what lies before it) until it completes, since an earlier frame's start may still arrive.
-                var start = FindFrameStart(long.MinValue, null);
+                var start = FindJoinPoint();
                 if (start is null)
                 {
                     if (_packets.Count > _options.MaxPackets)
                     {
-                        DiscardBelow(_packets.Keys.Last() + 1);
+                        // Keep the newer half: a keyframe's first packets may be among them.
+                        DiscardBelow(_packets.Keys.ElementAt(_packets.Count / 2));
                     }
 
                     break;
@@ -240,6 +248,22 @@ public sealed class VideoJitterBuffer
         }
 
         return frames;
+    }
+
+    /// <summary>True until the first frame has been handed out (or after a restart): no keyframe yet.</summary>
+    public bool Joining => _next is null;
+
+    private long? FindJoinPoint()
+    {
+        foreach (var (seq, packet) in _packets)
+        {
+            if (_isKeyFrameStart(packet.Payload))
+            {
+                return seq;
+            }
+        }
+
+        return null;
     }
 
     private long? FindFrameStart(long from, uint? excludeTimestamp)

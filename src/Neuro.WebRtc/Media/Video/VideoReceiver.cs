@@ -63,6 +63,7 @@ public sealed class VideoReceiver : IDisposable
     // Set when a loss or error proves we need a keyframe; at start-up we first wait for the sender's own keyframe.
     private bool _requestKeyFrame;
     private long? _lastPliAt;
+    private long? _joinedAt;
     private long? _lastReportAt;
     private long _packetsReceived;
     private long _packetsIgnored;
@@ -112,7 +113,7 @@ public sealed class VideoReceiver : IDisposable
     }
 
     private VideoJitterBuffer NewBuffer() =>
-        new(_options.JitterBuffer, p => Vp8Depacketizer.IsFrameStart(p.Span), _ticksPerSecond);
+        new(_options.JitterBuffer, p => Vp8Depacketizer.IsFrameStart(p.Span), p => Vp8Depacketizer.IsKeyFrameStart(p.Span), _ticksPerSecond);
 
     /// <summary>
     /// Takes one plain RTP packet. Returns null when it was accepted, or why it was not (malformed, other payload type
@@ -144,6 +145,7 @@ public sealed class VideoReceiver : IDisposable
                 _buffer = NewBuffer();
                 _needKeyFrame = true;
                 _requestKeyFrame = false;
+                _joinedAt = now;
             }
 
             _packetsReceived++;
@@ -219,6 +221,12 @@ public sealed class VideoReceiver : IDisposable
         foreach (var frame in frames)
         {
             Decode(frame);
+        }
+
+        if (_buffer.Joining && _joinedAt is { } joined && Elapsed(joined, now) >= _options.JitterBuffer.MaxFrameWait)
+        {
+            // Joined mid-stream and no keyframe has come on its own: ask for one.
+            _requestKeyFrame = true;
         }
 
         var lost = _buffer.TakeNacks(now);

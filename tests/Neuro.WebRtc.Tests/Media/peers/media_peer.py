@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""Media interop peer for Neuro.WebRtc's tests: aiortc 1.4 and PyAV on the other side of our RTP.
+
+Run with Debian's /usr/bin/python3 (python3-aiortc). Packet files are a sequence of records, each a 16-bit
+big-endian length followed by one whole RTP packet.
+
+  vp8-encode OUT WIDTH HEIGHT FRAMES   aiortc's VP8 encoder and payloader -> RTP packets of pattern frames
+  vp8-decode IN                        our VP8 RTP packets -> aiortc's depayloader and decoder -> pattern numbers (JSON)
+  opus-decode IN                       our Opus RTP packets -> PyAV's Opus decoder -> dominant frequency (JSON)
+
+The pattern is the one the C# tests draw: a 4x2 grid of blocks, block k holding bits 3k..3k+2 of the number as the
+R (4), G (2) and B (1) channels, each 230 when set and 25 when clear.
+"""
+import fractions
+import json
+import struct
+import sys
+
+import av
+import numpy
+from aiortc.codecs import vpx
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtp import RtpPacket
+
+COLUMNS, ROWS = 4, 2
+
+
+def number(i):
+    # Same sequence as the C# test's Number(i).
+    return 0x2D2D2D ^ (i * 0x30507)
+
+
+def draw(width, height, value):
+    image = numpy.zeros((height, width, 3), dtype=numpy.uint8)
+    for block in range(COLUMNS * ROWS):
+        bits = (value >> (3 * block)) & 7
+        bx, by = block % COLUMNS, block // COLUMNS
+        x0, x1 = bx * width // COLUMNS, (bx + 1) * width // COLUMNS
+        y0, y1 = by * height // ROWS, (by + 1) * height // ROWS
+        for c, mask in enumerate((4, 2, 1)):
+            image[y0:y1, x0:x1, c] = 230 if bits & mask else 25
+    return image
+
+
+def read(image):
+    height, width, _ = image.shape
+    value = 0
+    for block in range(COLUMNS * ROWS):
+        bx, by = block % COLUMNS, block // COLUMNS
+        x0, x1 = bx * width // COLUMNS, (bx + 1) * width // COLUMNS
+        y0, y1 = by * height // ROWS, (by + 1) * height // ROWS
+        mx, my = (x1 - x0) // 4, (y1 - y0) // 4
+        means = image[y0 + my:y1 - my, x0 + mx:x1 - mx].reshape(-1, 3).mean(axis=0)
+        bits = 0
+        for c, mask in enumerate((4, 2, 1)):
+            if 80 < means[c] < 175:
+                return -1
+            if means[c] >= 175:
+                bits |= mask
+        value |= bits << (3 * block)
+    return value
+
+
+def write_packets(path, packets):
+    with open(path, "wb") as f:
+        for p in packets:
+            f.write(struct.pack("!H", len(p)))
+            f.write(p)
+
+
+def read_packets(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    packets, offset = [], 0
+    while offset < len(data):
+        (n,) = struct.unpack_from("!H", data, offset)
+        packets.append(data[offset + 2:offset + 2 + n])
+        offset += 2 + n
+    return packets
+
+
+def vp8_encode(out, width, height, frames):
+    encoder = vpx.Vp8Encoder()
+    packets, seq = [], 1000
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(draw(width, height, number(i)), format="rgb24")
+        frame.pts = i * 3000
+        frame.time_base = fractions.Fraction(1, 90000)
+        payloads, timestamp = encoder.encode(frame)
+        for k, payload in enumerate(payloads):
+            packet = RtpPacket(payload_type=96, marker=int(k == len(payloads) - 1), sequence_number=seq & 0xFFFF,
+                               timestamp=timestamp, ssrc=0x5EED)
+            packet.payload = payload
+            packets.append(packet.serialize())
+            seq += 1
+    write_packets(out, packets)
+    print(json.dumps({"packets": len(packets), "frames": frames}))
+
+
+def vp8_decode(path):
+    decoder = vpx.Vp8Decoder()
+    frames, current, data, ts = [], None, b"", None
+    for raw in read_packets(path):
+        packet = RtpPacket.parse(raw)
+        if ts is not None and packet.timestamp != ts:
+            data = b""
+        ts = packet.timestamp
+        data += vpx.vp8_depayload(packet.payload)
+        if packet.marker:
+            for decoded in decoder.decode(JitterFrame(data=data, timestamp=packet.timestamp)):
+                frames.append(read(decoded.to_ndarray(format="rgb24")))
+            data, ts = b"", None
+    print(json.dumps({"numbers": frames}))
+
+
+def opus_decode(path):
+    codec = av.CodecContext.create("opus", "r")
+    codec.sample_rate = 48000
+    codec.layout = "stereo"
+    samples, timestamps, sequence = [], [], []
+    payload_types, markers = set(), []
+    for raw in read_packets(path):
+        packet = RtpPacket.parse(raw)
+        payload_types.add(packet.payload_type)
+        timestamps.append(packet.timestamp)
+        sequence.append(packet.sequence_number)
+        markers.append(packet.marker)
+        for frame in codec.decode(av.Packet(packet.payload)):
+            pcm = frame.to_ndarray()
+            # Planar float (channels x n) or packed (1 x n*channels); the first channel is enough.
+            if frame.format.is_planar:
+                samples.append(pcm[0])
+            else:
+                samples.append(pcm.reshape(-1, len(frame.layout.channels))[:, 0])
+    signal = numpy.concatenate(samples).astype(numpy.float64)
+    signal = signal[4800:]  # skip the codec's start-up (100 ms)
+    spectrum = numpy.abs(numpy.fft.rfft(signal * numpy.hanning(len(signal))))
+    peak = int(numpy.argmax(spectrum))
+    frequency = peak * 48000 / len(signal)
+    deltas = sorted({(b - a) & 0xFFFFFFFF for a, b in zip(timestamps, timestamps[1:])})
+    seq_ok = all(((b - a) & 0xFFFF) == 1 for a, b in zip(sequence, sequence[1:]))
+    print(json.dumps({
+        "frequency": frequency,
+        "rms": float(numpy.sqrt(numpy.mean(signal ** 2))),
+        "samples": int(len(signal)),
+        "payload_types": sorted(payload_types),
+        "timestamp_deltas": deltas,
+        "sequence_contiguous": seq_ok,
+        "first_marker": bool(markers[0]) if markers else False,
+    }))
+
+
+def main(argv):
+    command = argv[1]
+    if command == "vp8-encode":
+        vp8_encode(argv[2], int(argv[3]), int(argv[4]), int(argv[5]))
+    elif command == "vp8-decode":
+        vp8_decode(argv[2])
+    elif command == "opus-decode":
+        opus_decode(argv[2])
+    else:
+        raise SystemExit("unknown command " + command)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
