@@ -7,6 +7,8 @@ big-endian length followed by one whole RTP packet.
   vp8-encode OUT WIDTH HEIGHT FRAMES   aiortc's VP8 encoder and payloader -> RTP packets of pattern frames
   vp8-decode IN                        our VP8 RTP packets -> aiortc's depayloader and decoder -> pattern numbers (JSON)
   opus-decode IN                       our Opus RTP packets -> PyAV's Opus decoder -> dominant frequency (JSON)
+  rtcp-parse IN                        our compound RTCP (one record) -> aiortc's parser -> JSON description
+  rtcp-build OUT                       a compound RTCP packet built by aiortc (SR, SDES, BYE, NACK, PLI)
 
 The pattern is the one the C# tests draw: a 4x2 grid of blocks, block k holding bits 3k..3k+2 of the number as the
 R (4), G (2) and B (1) channels, each 230 when set and 25 when clear.
@@ -20,7 +22,8 @@ import av
 import numpy
 from aiortc.codecs import vpx
 from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import (RtcpByePacket, RtcpPacket, RtcpPsfbPacket, RtcpReceiverInfo, RtcpRrPacket, RtcpRtpfbPacket,
+                        RtcpSdesPacket, RtcpSenderInfo, RtcpSourceInfo, RtcpSrPacket, RtpPacket)
 
 COLUMNS, ROWS = 4, 2
 
@@ -150,6 +153,48 @@ def opus_decode(path):
     }))
 
 
+def describe_reports(reports):
+    return [{"ssrc": r.ssrc, "fraction_lost": r.fraction_lost, "packets_lost": r.packets_lost,
+             "highest_sequence": r.highest_sequence, "jitter": r.jitter, "lsr": r.lsr, "dlsr": r.dlsr} for r in reports]
+
+
+def rtcp_parse(path):
+    out = []
+    for p in RtcpPacket.parse(read_packets(path)[0]):
+        if isinstance(p, RtcpSrPacket):
+            i = p.sender_info
+            out.append({"type": "sr", "ssrc": p.ssrc, "ntp": i.ntp_timestamp, "rtp": i.rtp_timestamp,
+                        "packets": i.packet_count, "octets": i.octet_count, "reports": describe_reports(p.reports)})
+        elif isinstance(p, RtcpRrPacket):
+            out.append({"type": "rr", "ssrc": p.ssrc, "reports": describe_reports(p.reports)})
+        elif isinstance(p, RtcpSdesPacket):
+            out.append({"type": "sdes", "chunks": [{"ssrc": c.ssrc, "items": [[t, v.decode()] for t, v in c.items]}
+                                                   for c in p.chunks]})
+        elif isinstance(p, RtcpByePacket):
+            out.append({"type": "bye", "sources": p.sources})
+        elif isinstance(p, RtcpRtpfbPacket):
+            out.append({"type": "rtpfb", "fmt": p.fmt, "ssrc": p.ssrc, "media_ssrc": p.media_ssrc, "lost": p.lost})
+        elif isinstance(p, RtcpPsfbPacket):
+            out.append({"type": "psfb", "fmt": p.fmt, "ssrc": p.ssrc, "media_ssrc": p.media_ssrc})
+    print(json.dumps(out))
+
+
+def rtcp_build(path):
+    packets = [
+        RtcpSrPacket(ssrc=0x11223344,
+                     sender_info=RtcpSenderInfo(ntp_timestamp=0xE1234567_89ABCDEF, rtp_timestamp=123456,
+                                                packet_count=1000, octet_count=1_000_000),
+                     reports=[RtcpReceiverInfo(ssrc=0x55667788, fraction_lost=25, packets_lost=-3,
+                                               highest_sequence=0x0001FFFF, jitter=77, lsr=0xABCD1234, dlsr=65536)]),
+        RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=0x11223344, items=[(1, b"aiortc-cname")])]),
+        RtcpRtpfbPacket(fmt=1, ssrc=0x11223344, media_ssrc=0x55667788, lost=[100, 101, 102, 105, 140]),
+        RtcpPsfbPacket(fmt=1, ssrc=0x11223344, media_ssrc=0x55667788, fci=b""),
+        RtcpByePacket(sources=[0x11223344]),
+    ]
+    write_packets(path, [b"".join(bytes(p) for p in packets)])
+    print(json.dumps({"packets": len(packets)}))
+
+
 def main(argv):
     command = argv[1]
     if command == "vp8-encode":
@@ -158,6 +203,10 @@ def main(argv):
         vp8_decode(argv[2])
     elif command == "opus-decode":
         opus_decode(argv[2])
+    elif command == "rtcp-parse":
+        rtcp_parse(argv[2])
+    elif command == "rtcp-build":
+        rtcp_build(argv[2])
     else:
         raise SystemExit("unknown command " + command)
 
