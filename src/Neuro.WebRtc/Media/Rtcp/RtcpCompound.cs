@@ -51,7 +51,7 @@ public static class RtcpCompound
                 bodyLength -= pad;
             }
 
-            var result = ParseOne(packetMemory[..bodyLength], data[0] & 0x1F, data[1]);
+            var result = ParseOne(packetMemory[..bodyLength], packetMemory, data[0] & 0x1F, data[1]);
             if (!result.Ok)
             {
                 return Fail(result.Error);
@@ -89,7 +89,7 @@ public static class RtcpCompound
 
     private static ParseResult<IReadOnlyList<RtcpPacket>> Fail(string error) => ParseResult<IReadOnlyList<RtcpPacket>>.Fail(error);
 
-    private static ParseResult<RtcpPacket> ParseOne(ReadOnlyMemory<byte> memory, int count, byte type)
+    private static ParseResult<RtcpPacket> ParseOne(ReadOnlyMemory<byte> memory, ReadOnlyMemory<byte> whole, int count, byte type)
     {
         var d = memory.Span;
         switch (type)
@@ -203,7 +203,8 @@ public static class RtcpCompound
             }
 
             default:
-                return ParseResult<RtcpPacket>.Success(new RtcpUnknown { PacketType = type, CountOrFormat = count, Raw = memory });
+                // Kept whole, padding included, so that writing it back reproduces a valid packet.
+                return ParseResult<RtcpPacket>.Success(new RtcpUnknown { PacketType = type, CountOrFormat = count, Raw = whole });
         }
     }
 
