@@ -187,6 +187,39 @@ public sealed class VideoReceiverTests
     }
 
     [Fact]
+    public void Joining_mid_stream_waits_for_a_keyframe_then_asks_for_one()
+    {
+        using var link = new Link();
+        link.AnswerPlis = false;
+        link.Sender.SendFrame(TestPattern.Draw(Width, Height, Number(0)), 0); // the keyframe we missed
+        for (var i = 1; i < 12; i++)
+        {
+            foreach (var p in link.Sender.SendFrame(TestPattern.Draw(Width, Height, Number(i)), (uint)(i * 3000)))
+            {
+                link.Receiver.ReceiveRtp(p);
+            }
+
+            link.Time.Advance(TimeSpan.FromMilliseconds(33));
+            link.Receiver.OnTimer();
+            if (i < 9)
+            {
+                // Within MaxFrameWait (300 ms) the sender gets a chance to send its own keyframe.
+                Assert.DoesNotContain(link.Feedback, p => p is RtcpPli);
+            }
+        }
+
+        Assert.Empty(link.Frames);
+        Assert.Contains(link.Feedback, p => p is RtcpPli);
+
+        foreach (var p in link.Sender.SendFrame(TestPattern.Draw(Width, Height, Number(12)), 12 * 3000, forceKeyFrame: true))
+        {
+            link.Receiver.ReceiveRtp(p);
+        }
+
+        Assert.Equal(Number(12), TestPattern.Read(Assert.Single(link.Frames)));
+    }
+
+    [Fact]
     public void Receiver_reports_describe_the_loss()
     {
         using var link = new Link();
