@@ -76,9 +76,10 @@ public sealed class MediaBenchmarks(ITestOutputHelper output)
 
     private static double Time(VideoPixelFormat format, List<byte[]> encoded)
     {
-        // Two passes; the second is timed, so first-call costs (JIT, libvpx set-up) are left out.
-        double perFrame = 0;
-        for (var pass = 0; pass < 2; pass++)
+        // The best of four passes: the first pays for JIT and libvpx set-up, and on a shared box the minimum is the
+        // figure least disturbed by other load.
+        var perFrame = double.MaxValue;
+        for (var pass = 0; pass < 4; pass++)
         {
             using var decoder = new Vp8Decoder(format);
             var clock = Stopwatch.StartNew();
@@ -88,7 +89,7 @@ public sealed class MediaBenchmarks(ITestOutputHelper output)
                 Assert.Null(error);
             }
 
-            perFrame = clock.Elapsed.TotalMilliseconds / encoded.Count;
+            perFrame = Math.Min(perFrame, clock.Elapsed.TotalMilliseconds / encoded.Count);
         }
 
         return perFrame;

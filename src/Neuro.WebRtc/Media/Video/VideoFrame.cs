@@ -62,30 +62,45 @@ public sealed class VideoFrame
 /// </summary>
 public static class ColorConversion
 {
+    private static readonly int[] YTerm = Table(i => 298 * (i - 16) + 128);
+    private static readonly int[] RFromV = Table(i => 409 * (i - 128));
+    private static readonly int[] GFromU = Table(i => -100 * (i - 128));
+    private static readonly int[] GFromV = Table(i => -208 * (i - 128));
+    private static readonly int[] BFromU = Table(i => 516 * (i - 128));
+
+    private static int[] Table(Func<int, int> f) => Enumerable.Range(0, 256).Select(f).ToArray();
+
     public static unsafe void I420ToRgb(
         byte* y, int strideY, byte* u, int strideU, byte* v, int strideV, int width, int height, Span<byte> destination, int bytesPerPixel)
     {
+        if (destination.Length < width * height * bytesPerPixel)
+        {
+            throw new ArgumentException("destination is too small", nameof(destination));
+        }
+
         fixed (byte* dst = destination)
+        fixed (int* yTerm = YTerm, rv = RFromV, gu = GFromU, gv = GFromV, bu = BFromU)
         {
             for (var row = 0; row < height; row++)
             {
                 var yRow = y + (long)row * strideY;
                 var uRow = u + (long)(row >> 1) * strideU;
                 var vRow = v + (long)(row >> 1) * strideV;
-                var outRow = dst + (long)row * width * bytesPerPixel;
+                var o = dst + (long)row * width * bytesPerPixel;
                 for (var col = 0; col < width; col++)
                 {
-                    var c = 298 * (yRow[col] - 16) + 128;
-                    var d = uRow[col >> 1] - 128;
-                    var e = vRow[col >> 1] - 128;
-                    var o = outRow + col * bytesPerPixel;
-                    o[0] = Clamp((c + 409 * e) >> 8);
-                    o[1] = Clamp((c - 100 * d - 208 * e) >> 8);
-                    o[2] = Clamp((c + 516 * d) >> 8);
+                    // Chroma terms are shared by each pair of columns; the table lookups replace the multiplies.
+                    int ui = uRow[col >> 1], vi = vRow[col >> 1];
+                    var c = yTerm[yRow[col]];
+                    o[0] = Clamp((c + rv[vi]) >> 8);
+                    o[1] = Clamp((c + gu[ui] + gv[vi]) >> 8);
+                    o[2] = Clamp((c + bu[ui]) >> 8);
                     if (bytesPerPixel == 4)
                     {
                         o[3] = 255;
                     }
+
+                    o += bytesPerPixel;
                 }
             }
         }

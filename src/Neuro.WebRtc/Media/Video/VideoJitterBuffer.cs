@@ -16,6 +16,9 @@ public sealed record VideoJitterBufferOptions
     public TimeSpan NackRetryInterval { get; init; } = TimeSpan.FromMilliseconds(50);
 
     public int MaxNackRetries { get; init; } = 5;
+
+    /// <summary>Sequence numbers per NACK round; the rest wait for the next one, keeping the RTCP packet under the MTU.</summary>
+    public int MaxNacksPerRound { get; init; } = 100;
 }
 
 /// <summary>A complete frame: its packets' payloads in sequence order.</summary>
@@ -154,6 +157,11 @@ public sealed class VideoJitterBuffer
             {
                 (exhausted ??= []).Add(seq);
                 continue;
+            }
+
+            if (list.Count >= _options.MaxNacksPerRound)
+            {
+                break;
             }
 
             state.Retries++;

@@ -9,6 +9,14 @@ public sealed record VideoReceiverOptions
     /// <summary>The negotiated VP8 payload type; packets with another type (e.g. RTX) are ignored.</summary>
     public int PayloadType { get; init; } = 96;
 
+    /// <summary>
+    /// The sender's SSRC when signalling announced it (a=ssrc); null means take the first source seen, and switch to
+    /// another only after the current one has been silent for <see cref="SourceSwitchSilence"/>.
+    /// </summary>
+    public uint? RemoteSsrc { get; init; }
+
+    public TimeSpan SourceSwitchSilence { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Our SSRC, the sender SSRC of the RTCP we emit.</summary>
     public uint LocalSsrc { get; init; } = 1;
 
@@ -64,6 +72,7 @@ public sealed class VideoReceiver : IDisposable
     private bool _requestKeyFrame;
     private long? _lastPliAt;
     private long? _joinedAt;
+    private long? _lastPacketAt;
     private long? _lastReportAt;
     private long _packetsReceived;
     private long _packetsIgnored;
@@ -138,6 +147,20 @@ public sealed class VideoReceiver : IDisposable
             }
 
             var now = _time.GetTimestamp();
+            if (_options.RemoteSsrc is { } expected && packet.Ssrc != expected)
+            {
+                _packetsIgnored++;
+                return $"SSRC {packet.Ssrc:x8} is not the negotiated {expected:x8}";
+            }
+
+            if (_stats is not null && _stats.Ssrc != packet.Ssrc && _lastPacketAt is { } last && Elapsed(last, now) < _options.SourceSwitchSilence)
+            {
+                // Another source with our payload type while ours is live (e.g. a simulcast layer): not ours to decode.
+                _packetsIgnored++;
+                return $"SSRC {packet.Ssrc:x8} is not the source being received ({_stats.Ssrc:x8})";
+            }
+
+            _lastPacketAt = now;
             if (_stats is null || _stats.Ssrc != packet.Ssrc)
             {
                 // A new source (first packet, or the sender switched SSRC): start afresh.
