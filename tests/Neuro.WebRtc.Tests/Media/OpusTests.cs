@@ -72,4 +72,18 @@ public sealed class OpusTests
         Assert.Null(decoder.Decode(new byte[] { 0x03, 0xFF }, out var error));
         Assert.NotNull(error);
     }
+
+    [Fact]
+    public void Sender_report_counts_what_was_sent()
+    {
+        using var sender = new AudioSender(new AudioSenderOptions { Ssrc = 9, InitialTimestamp = 1000 });
+        var packets = sender.Send(new short[960 * 3]);
+        var now = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.FromHours(0)).AddMilliseconds(500);
+        var sr = sender.CreateSenderReport(now);
+        Assert.Equal((9u, 3u, 1000u + 3 * 960), (sr.Ssrc, sr.PacketCount, sr.RtpTimestamp));
+        Assert.Equal((uint)packets.Sum(p => p.Length - 12), sr.OctetCount);
+        // NTP seconds since 1900 in the high word; half a second is 0x80000000 in the fraction.
+        Assert.Equal((ulong)(now - new DateTimeOffset(1900, 1, 1, 0, 0, 0, TimeSpan.Zero)).TotalSeconds, sr.NtpTimestamp >> 32);
+        Assert.Equal(0x80000000UL, sr.NtpTimestamp & 0xFFFFFFFF);
+    }
 }

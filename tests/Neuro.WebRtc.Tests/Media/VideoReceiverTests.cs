@@ -220,6 +220,48 @@ public sealed class VideoReceiverTests
     }
 
     [Fact]
+    public void A_restarted_sender_is_followed_after_a_sequence_jump_and_a_new_ssrc()
+    {
+        var time = new ManualTime();
+        var frames = new List<VideoFrame>();
+        using var receiver = new VideoReceiver(new VideoReceiverOptions { Time = time }, frames.Add, _ => { });
+        void Play(VideoSender sender, int from, int count)
+        {
+            for (var i = from; i < from + count; i++)
+            {
+                foreach (var p in sender.SendFrame(TestPattern.Draw(Width, Height, Number(i)), (uint)(i * 3000), forceKeyFrame: i == from))
+                {
+                    Assert.Null(receiver.ReceiveRtp(p));
+                }
+
+                time.Advance(TimeSpan.FromMilliseconds(33));
+            }
+        }
+
+        using (var first = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 1, InitialSequenceNumber = 100 }))
+        {
+            Play(first, 0, 3);
+
+            // Same SSRC, numbering jumps by 20000: treated as a restart, not as 20000 lost packets.
+            using var jumped = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 1, InitialSequenceNumber = 20100 });
+            Play(jumped, 3, 3);
+        }
+
+        // Another SSRC while the first is live is ignored...
+        using var intruder = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 2 });
+        Assert.NotNull(receiver.ReceiveRtp(intruder.SendFrame(TestPattern.Draw(Width, Height, 1), 0, forceKeyFrame: true)[0]));
+
+        // ...but after two seconds of silence a new source takes over.
+        time.Advance(TimeSpan.FromSeconds(3));
+        using var second = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 3 });
+        Play(second, 6, 3);
+
+        Assert.Equal(Enumerable.Range(0, 9).Select(Number), frames.Select(TestPattern.Read));
+        Assert.Equal(3u, receiver.RemoteSsrc);
+        Assert.Equal(0, receiver.Stats.NacksSent);
+    }
+
+    [Fact]
     public void Receiver_reports_describe_the_loss()
     {
         using var link = new Link();

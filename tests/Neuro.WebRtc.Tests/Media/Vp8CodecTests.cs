@@ -58,4 +58,31 @@ public sealed class Vp8CodecTests
         Assert.Null(decoder.Decode(delta.Data, out var error));
         Assert.NotNull(error);
     }
+
+    [Fact]
+    public void A_keyframe_at_a_new_size_switches_the_decoder_over()
+    {
+        using var decoder = new Vp8Decoder();
+        foreach (var (w, h) in new[] { (320, 240), (640, 360), (200, 150) })
+        {
+            using var encoder = new Vp8Encoder(new Vp8EncoderOptions { Width = w, Height = h });
+            for (var i = 0; i < 3; i++)
+            {
+                var frame = decoder.Decode(encoder.Encode(TestPattern.Draw(w, h, w + i))!.Data, out var error);
+                Assert.Null(error);
+                Assert.Equal((w, h, w + i), (frame!.Width, frame.Height, TestPattern.Read(frame)));
+            }
+        }
+    }
+
+    [Fact]
+    public void Interop_structs_match_the_libvpx_1_12_layout()
+    {
+        // sizeof(vpx_image_t) and sizeof(vpx_codec_dec_cfg_t) on LP64, from the 1.12 headers.
+        Assert.Equal(136, System.Runtime.CompilerServices.Unsafe.SizeOf<Neuro.WebRtc.Media.Native.VpxImage>());
+        Assert.Equal(12, System.Runtime.CompilerServices.Unsafe.SizeOf<Neuro.WebRtc.Media.Native.VpxDecoderConfig>());
+        Assert.Equal(136, System.Runtime.InteropServices.Marshal.OffsetOf<Neuro.WebRtc.Media.Native.VpxImage>("FbPriv") + 8);
+        Assert.Equal(48, System.Runtime.InteropServices.Marshal.OffsetOf<Neuro.WebRtc.Media.Native.VpxImage>("PlaneY"));
+        Assert.Equal(80, System.Runtime.InteropServices.Marshal.OffsetOf<Neuro.WebRtc.Media.Native.VpxImage>("StrideY"));
+    }
 }
