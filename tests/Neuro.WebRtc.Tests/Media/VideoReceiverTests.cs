@@ -262,6 +262,37 @@ public sealed class VideoReceiverTests
     }
 
     [Fact]
+    public void The_transport_may_reuse_its_receive_buffer_and_a_bye_frees_the_source()
+    {
+        var time = new ManualTime();
+        var frames = new List<VideoFrame>();
+        using var receiver = new VideoReceiver(new VideoReceiverOptions { Time = time }, frames.Add, _ => { });
+        using var sender = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 1, MaxPayloadSize = 200 });
+        var buffer = new byte[1500];
+        for (var i = 0; i < 5; i++)
+        {
+            // Reversed within each frame, so packets wait in the jitter buffer while the buffer is overwritten.
+            foreach (var p in sender.SendFrame(TestPattern.Draw(Width, Height, Number(i)), (uint)(i * 3000)).AsEnumerable().Reverse())
+            {
+                p.CopyTo(buffer, 0);
+                Assert.Null(receiver.ReceiveRtp(buffer.AsSpan(0, p.Length)));
+                Array.Fill(buffer, (byte)0xEE);
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, 5).Select(Number), frames.Select(TestPattern.Read));
+
+        Assert.Null(receiver.ReceiveRtcp(RtcpCompound.Build(new RtcpBye { Sources = [1] })));
+        using var next = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 2 });
+        foreach (var p in next.SendFrame(TestPattern.Draw(Width, Height, Number(5)), 0))
+        {
+            Assert.Null(receiver.ReceiveRtp(p));
+        }
+
+        Assert.Equal(Number(5), TestPattern.Read(frames[^1]));
+    }
+
+    [Fact]
     public void Receiver_reports_describe_the_loss()
     {
         using var link = new Link();

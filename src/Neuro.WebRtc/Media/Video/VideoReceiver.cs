@@ -126,11 +126,13 @@ public sealed class VideoReceiver : IDisposable
 
     /// <summary>
     /// Takes one plain RTP packet. Returns null when it was accepted, or why it was not (malformed, other payload type
-    /// or source). The packet's memory is kept until its frame is decoded, so the caller must not reuse the buffer.
+    /// or source). The bytes are copied, so the caller may reuse its receive buffer at once.
     /// </summary>
-    public string? ReceiveRtp(ReadOnlyMemory<byte> data)
+    public string? ReceiveRtp(ReadOnlySpan<byte> data)
     {
-        var parsed = RtpPacket.Parse(data);
+        // The jitter buffer holds packets until their frame completes; a private copy keeps them safe from a transport
+        // that recycles its buffers. One copy of ~1.2 KB per packet is noise next to decoding.
+        var parsed = RtpPacket.Parse(data.ToArray());
         lock (_gate)
         {
             if (!parsed.Ok)
@@ -195,6 +197,11 @@ public sealed class VideoReceiver : IDisposable
                 if (packet is RtcpSenderReport sr && _stats is not null && sr.Ssrc == _stats.Ssrc)
                 {
                     _stats.OnSenderReport(sr, _time.GetTimestamp());
+                }
+                else if (packet is RtcpBye bye && _stats is not null && bye.Sources.Contains(_stats.Ssrc))
+                {
+                    // The source said goodbye: a new one may take over without waiting out the silence.
+                    _lastPacketAt = null;
                 }
             }
         }
