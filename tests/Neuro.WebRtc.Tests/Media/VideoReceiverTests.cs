@@ -293,6 +293,38 @@ public sealed class VideoReceiverTests
     }
 
     [Fact]
+    public void Padding_only_packets_between_frames_are_stepped_over()
+    {
+        var time = new ManualTime();
+        var frames = new List<VideoFrame>();
+        var rtcp = new List<byte[]>();
+        using var receiver = new VideoReceiver(new VideoReceiverOptions { Time = time }, frames.Add, rtcp.Add);
+        using var sender = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 1, MaxPayloadSize = 200 });
+        ushort seq = 65530;
+        for (var i = 0; i < 6; i++)
+        {
+            // Renumber the sender's packets so that two padding-only probes sit between consecutive frames, as
+            // Chromium sends them when it probes bandwidth without RTX.
+            foreach (var bytes in sender.SendFrame(TestPattern.Draw(Width, Height, Number(i)), (uint)(i * 3000)))
+            {
+                var p = RtpPacket.Parse(bytes).Value!;
+                Assert.Null(receiver.ReceiveRtp(new RtpPacket { PayloadType = 96, Ssrc = 1, SequenceNumber = seq++, Timestamp = p.Timestamp, Marker = p.Marker, Payload = p.Payload }.ToArray()));
+            }
+
+            for (var k = 0; k < 2; k++)
+            {
+                Assert.Null(receiver.ReceiveRtp(new RtpPacket { PayloadType = 96, Ssrc = 1, SequenceNumber = seq++, Timestamp = (uint)(i * 3000), PaddingLength = 200 }.ToArray()));
+            }
+
+            time.Advance(TimeSpan.FromMilliseconds(33));
+            receiver.OnTimer();
+        }
+
+        Assert.Equal(Enumerable.Range(0, 6).Select(Number), frames.Select(TestPattern.Read));
+        Assert.Equal((0, 0L), (receiver.Stats.PlisSent, receiver.Stats.FramesDropped));
+    }
+
+    [Fact]
     public void Receiver_reports_describe_the_loss()
     {
         using var link = new Link();

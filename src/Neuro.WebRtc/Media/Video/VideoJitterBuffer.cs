@@ -212,6 +212,16 @@ public sealed class VideoJitterBuffer
                 head = start.Value;
             }
 
+            if (_next is not null && _packets.TryGetValue(head, out var filler) && filler.Payload.IsEmpty)
+            {
+                // Padding-only packets (bandwidth probes, RFC 3550 §5.1 P bit) share the media numbering between
+                // frames; step over them instead of waiting for a frame that will never start there.
+                _packets.Remove(head);
+                _next = head + 1;
+                _headWaitingSince = null;
+                continue;
+            }
+
             var frame = TryAssemble(head);
             if (frame is not null)
             {
