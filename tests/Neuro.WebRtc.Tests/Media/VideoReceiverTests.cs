@@ -225,11 +225,11 @@ public sealed class VideoReceiverTests
         var time = new ManualTime();
         var frames = new List<VideoFrame>();
         using var receiver = new VideoReceiver(new VideoReceiverOptions { Time = time }, frames.Add, _ => { });
-        void Play(VideoSender sender, int from, int count)
+        void Play(VideoSender sender, int from, int count, bool key = true)
         {
             for (var i = from; i < from + count; i++)
             {
-                foreach (var p in sender.SendFrame(TestPattern.Draw(Width, Height, Number(i)), (uint)(i * 3000), forceKeyFrame: i == from))
+                foreach (var p in sender.SendFrame(TestPattern.Draw(Width, Height, Number(i)), (uint)(i * 3000), forceKeyFrame: key && i == from))
                 {
                     Assert.Null(receiver.ReceiveRtp(p));
                 }
@@ -238,13 +238,17 @@ public sealed class VideoReceiverTests
             }
         }
 
-        using (var first = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 1, InitialSequenceNumber = 100 }))
+        using (var first = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 1, InitialSequenceNumber = 100, MaxPayloadSize = 200 }))
         {
             Play(first, 0, 3);
 
             // Same SSRC, numbering jumps by 20000: treated as a restart, not as 20000 lost packets.
             using var jumped = new VideoSender(new VideoSenderOptions { Width = Width, Height = Height, Ssrc = 1, InitialSequenceNumber = 20100 });
-            Play(jumped, 3, 3);
+            Play(jumped, 3, 2);
+
+            // A lone stray packet far from the stream's numbering does not disturb it: the next inter frame decodes.
+            Assert.Null(receiver.ReceiveRtp(new RtpPacket { PayloadType = 96, Ssrc = 1, SequenceNumber = 50000, Payload = new byte[] { 0x10, 0x00 } }.ToArray()));
+            Play(jumped, 5, 1, key: false);
         }
 
         // Another SSRC while the first is live is ignored...

@@ -11,20 +11,25 @@ public sealed class SequenceUnwrapper
 
     public long Unwrap(ushort sequence)
     {
-        if (_last is not { } last)
-        {
-            _last = sequence;
-            return sequence;
-        }
-
-        var delta = (short)(ushort)(sequence - (ushort)last);
-        var extended = last + delta;
-        if (extended > last)
+        var extended = Peek(sequence);
+        if (_last is null || extended > _last)
         {
             _last = extended;
         }
 
         return extended;
+    }
+
+    /// <summary>What <see cref="Unwrap"/> would return, without moving the reference point.</summary>
+    public long Peek(ushort sequence)
+    {
+        if (_last is not { } last)
+        {
+            return sequence;
+        }
+
+        var delta = (short)(ushort)(sequence - (ushort)last);
+        return last + delta;
     }
 }
 

@@ -43,6 +43,7 @@ public sealed class VideoJitterBuffer
     private long? _next;
     private long? _highest;
     private long? _lowest;
+    private RtpPacket? _restartCandidate;
     private long? _headWaitingSince;
 
     /// <param name="isKeyFrameStart">
@@ -76,14 +77,27 @@ public sealed class VideoJitterBuffer
     /// <summary>Adds a packet. Returns false for duplicates and for packets older than what was already handed out.</summary>
     public bool Insert(RtpPacket packet)
     {
-        var ext = _unwrapper.Unwrap(packet.SequenceNumber);
-        if (_highest is { } high && Math.Abs(ext - high) > _options.MaxGap)
+        if (_highest is { } high && Math.Abs(_unwrapper.Peek(packet.SequenceNumber) - high) > _options.MaxGap)
         {
-            // The sender restarted its numbering or we were cut off for long: nothing buffered is useful.
-            Reset();
-            _unwrapper.Reset();
-            ext = _unwrapper.Unwrap(packet.SequenceNumber);
+            // Far from where the stream is. Believe it only when the next packet follows on (as RFC 3550 A.1 does):
+            // then the sender restarted its numbering or we were cut off for long, and nothing buffered is useful.
+            // A lone stray packet is dropped instead of wiping the buffer.
+            if (_restartCandidate is { } candidate && (ushort)(candidate.SequenceNumber + 1) == packet.SequenceNumber)
+            {
+                Reset();
+                _unwrapper.Reset();
+                _restartCandidate = null;
+                Insert(candidate);
+                return Insert(packet);
+            }
+
+            _restartCandidate = packet;
+            PacketsDiscarded++;
+            return false;
         }
+
+        _restartCandidate = null;
+        var ext = _unwrapper.Unwrap(packet.SequenceNumber);
 
         _missing.Remove(ext);
         if ((_next is { } next && ext < next) || _packets.ContainsKey(ext))
