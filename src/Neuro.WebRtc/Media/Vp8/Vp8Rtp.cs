@@ -27,25 +27,24 @@ public sealed class Vp8Packetizer
         var payloads = new List<byte[]>();
         var pictureId = _pictureId;
         _pictureId = (_pictureId + 1) & 0x7FFF;
+        var first = new Vp8PayloadDescriptor { StartOfPartition = true, PictureId = pictureId, LongPictureId = true };
+        var rest = first with { StartOfPartition = false };
+        var room = MaxPayloadSize - first.SerializedLength;
+
+        // Equal-sized packets rather than full ones and a runt: the same count, and no tiny last packet.
+        var count = Math.Max(1, (frame.Length + room - 1) / room);
         var offset = 0;
-        do
+        for (var i = 0; i < count; i++)
         {
-            var descriptor = new Vp8PayloadDescriptor
-            {
-                StartOfPartition = offset == 0,
-                PartitionIndex = 0,
-                PictureId = pictureId,
-                LongPictureId = true,
-            };
+            var chunk = frame.Length / count + (i < frame.Length % count ? 1 : 0);
+            var descriptor = i == 0 ? first : rest;
             var headerLength = descriptor.SerializedLength;
-            var chunk = Math.Min(MaxPayloadSize - headerLength, frame.Length - offset);
             var payload = new byte[headerLength + chunk];
             descriptor.WriteTo(payload);
             frame.Slice(offset, chunk).CopyTo(payload.AsSpan(headerLength));
             payloads.Add(payload);
             offset += chunk;
         }
-        while (offset < frame.Length);
 
         return payloads;
     }
