@@ -95,7 +95,7 @@ public sealed unsafe class Vp8Encoder : IDisposable
 
         var i420 = ColorConversion.ToI420(frame);
         int w = i420.Width, h = i420.Height, cw = (w + 1) / 2;
-        VpxImage image;
+        VpxImage image = default;
         fixed (byte* pixels = i420.Pixels)
         {
             // vpx_img_wrap assumes an aligned buffer layout, so we point the planes at our packed buffer ourselves.
