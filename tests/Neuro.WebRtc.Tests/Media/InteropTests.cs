@@ -1,3 +1,8 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Neuro.Testing;
 using Neuro.WebRtc.Media.Audio;
 using Neuro.WebRtc.Media.Rtp;
 using Neuro.WebRtc.Media.Video;
@@ -49,6 +54,121 @@ public sealed class InteropTests : IDisposable
         Assert.All(decoded, f => Assert.Equal((width, height), (f.Width, f.Height)));
         Assert.Equal(0x5EEDu, receiver.RemoteSsrc);
         Assert.Equal(0, receiver.Stats.PlisSent);
+    }
+
+    [Fact]
+    public async Task Live_aiortc_sender_answers_our_nacks_and_plis()
+    {
+        // aiortc's own RTCRtpSender (encoder, packetizer, RTCP handling) streams to us over loopback UDP as plain RTP.
+        // We lose one packet in 20 on first transmission (NACK must recover them) and black out 15 packets in a row
+        // including their retransmissions (the frames time out, we send a PLI, aiortc must answer with a keyframe).
+        using var socket = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        var rtpPort = ((IPEndPoint)socket.Client.LocalEndPoint!).Port;
+        var peerRtcp = new IPEndPoint(IPAddress.Loopback, FreePort.Next());
+        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { MediaPeer.ScriptPath, "vp8-live", rtpPort.ToString(), peerRtcp.Port.ToString(), "8" })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var peer = Process.Start(start)!;
+        var stdout = peer.StandardOutput.ReadToEndAsync();
+        var stderr = peer.StandardError.ReadToEndAsync();
+
+        // The pattern holds 24 bits; over a long run the frame numbers are told apart by those bits alone.
+        var byNumber = Enumerable.Range(0, 2000).ToDictionary(i => Number(i) & 0xFFFFFF);
+        var decoded = new List<(int Index, bool Key)>();
+        var unreadable = 0;
+        using var receiver = new VideoReceiver(
+            new VideoReceiverOptions { LocalSsrc = 0x77 },
+            f =>
+            {
+                if (byNumber.TryGetValue(TestPattern.Read(f), out var index))
+                {
+                    decoded.Add((index, f.IsKeyFrame));
+                }
+                else
+                {
+                    unreadable++;
+                }
+            },
+            rtcp => socket.Send(rtcp, rtcp.Length, peerRtcp));
+
+        var random = new Random(5);
+        var seen = new HashSet<ushort>();
+        var blackedOut = new HashSet<ushort>();
+        var randomDrops = 0;
+        var firstBlackoutIndex = -1;
+        var clock = Stopwatch.StartNew();
+        while (!peer.HasExited && clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(20));
+            try
+            {
+                var datagram = (await socket.ReceiveAsync(wait.Token)).Buffer;
+                if (Neuro.WebRtc.Media.Rtp.RtpPacket.LooksLikeRtcp(datagram))
+                {
+                    Assert.Null(receiver.ReceiveRtcp(datagram));
+                    continue;
+                }
+
+                var seq = (ushort)((datagram[2] << 8) | datagram[3]);
+                var first = seen.Add(seq);
+                if (first && seen.Count is > 60 and <= 75)
+                {
+                    blackedOut.Add(seq);
+                    firstBlackoutIndex = firstBlackoutIndex < 0 ? decoded.Count : firstBlackoutIndex;
+                }
+
+                if (blackedOut.Contains(seq))
+                {
+                    continue;
+                }
+
+                if (first && seen.Count > 10 && random.Next(20) == 0)
+                {
+                    randomDrops++;
+                    continue;
+                }
+
+                Assert.Null(receiver.ReceiveRtp(datagram));
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            receiver.OnTimer();
+        }
+
+        Assert.True(peer.WaitForExit(TimeSpan.FromSeconds(10)), "aiortc peer did not exit");
+        Assert.True(peer.ExitCode == 0, await stderr);
+        var got = JsonDocument.Parse(await stdout).RootElement;
+
+        // aiortc saw our feedback...
+        Assert.True(got.GetProperty("nack_packets").GetInt32() > 0);
+        Assert.True(got.GetProperty("nacked_sequences").GetInt32() >= randomDrops);
+        Assert.True(got.GetProperty("plis").GetInt32() >= 1);
+        Assert.True(got.GetProperty("reports").GetInt32() >= 1);
+        Assert.True(got.GetProperty("report_ssrc_ok").GetBoolean());
+        Assert.Equal(got.GetProperty("ssrc").GetUInt32(), receiver.RemoteSsrc);
+
+        // ...and we decoded its frames in order, with the outage healed by a keyframe after the PLI.
+        var framesSent = got.GetProperty("frames_sent").GetInt32();
+        Assert.True(randomDrops > 0);
+        Assert.True(unreadable == 0, $"{unreadable} unreadable frames, {decoded.Count} read");
+        Assert.True(decoded.Count >= framesSent / 2, $"decoded {decoded.Count} of {framesSent}");
+        Assert.Equal(decoded.Select(d => d.Index).Order(), decoded.Select(d => d.Index));
+        Assert.True(firstBlackoutIndex > 0);
+
+        // Wherever frames are missing, decoding resumed at a keyframe (an inter frame would reference what we lack);
+        // the outage is the longest such gap, and plenty was decoded after it.
+        var gaps = Enumerable.Range(1, decoded.Count - 1).Where(i => decoded[i].Index > decoded[i - 1].Index + 1).ToList();
+        Assert.All(gaps, i => Assert.True(decoded[i].Key, $"frame {decoded[i].Index} after a gap is not a keyframe"));
+        var outage = gaps.MaxBy(i => decoded[i].Index - decoded[i - 1].Index);
+        Assert.True(decoded[outage].Index - decoded[outage - 1].Index > 5);
+        Assert.True(decoded[^1].Index > decoded[outage].Index + 30);
+        Assert.True(receiver.Stats.PlisSent >= 1);
+        Assert.True(receiver.Stats.NacksSent > 0);
     }
 
     [Fact]

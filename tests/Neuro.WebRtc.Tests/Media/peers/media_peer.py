@@ -9,6 +9,8 @@ big-endian length followed by one whole RTP packet.
   opus-decode IN                       our Opus RTP packets -> PyAV's Opus decoder -> dominant frequency (JSON)
   rtcp-parse IN                        our compound RTCP (one record) -> aiortc's parser -> JSON description
   rtcp-build OUT                       a compound RTCP packet built by aiortc (SR, SDES, BYE, NACK, PLI)
+  vp8-live RTP_PORT RTCP_PORT SECONDS  aiortc's RTCRtpSender streaming pattern frames as plain RTP over loopback UDP
+                                       to RTP_PORT, taking our RTCP (NACK, PLI, RR) on RTCP_PORT; prints what it got
 
 The pattern is the one the C# tests draw: a 4x2 grid of blocks, block k holding bits 3k..3k+2 of the number as the
 R (4), G (2) and B (1) channels, each 230 when set and 25 when clear.
@@ -195,6 +197,93 @@ def rtcp_build(path):
     print(json.dumps({"packets": len(packets)}))
 
 
+class _PatternTrack:
+    """A 320x240 video track whose frame i shows number(i); paced at 30 fps by aiortc's VideoStreamTrack."""
+
+    def __new__(cls):
+        from aiortc.mediastreams import VideoStreamTrack
+
+        class Track(VideoStreamTrack):
+            def __init__(self):
+                super().__init__()
+                self.count = 0
+
+            async def recv(self):
+                pts, time_base = await self.next_timestamp()
+                frame = av.VideoFrame.from_ndarray(draw(320, 240, number(self.count)), format="rgb24")
+                frame.pts, frame.time_base = pts, time_base
+                self.count += 1
+                return frame
+
+        return Track()
+
+
+class _PlainTransport:
+    """Stands in for RTCDtlsTransport: RTP and RTCP go out unprotected as UDP datagrams (SRTP is not under test)."""
+
+    def __init__(self, sock, peer):
+        self.state = "connected"
+        self._stats_id = "plain"
+        self.sock, self.peer = sock, peer
+
+    def _register_rtp_sender(self, sender, parameters):
+        pass
+
+    def _unregister_rtp_sender(self, sender):
+        pass
+
+    def _get_stats(self):
+        from aiortc.stats import RTCStatsReport
+        return RTCStatsReport()
+
+    async def _send_rtp(self, data):
+        self.sock.sendto(data, self.peer)
+
+
+def vp8_live(rtp_port, rtcp_port, seconds):
+    import asyncio
+    import socket
+
+    from aiortc.rtcrtpparameters import RTCRtcpParameters, RTCRtpCodecParameters, RTCRtpSendParameters
+    from aiortc.rtcrtpsender import RTCRtpSender
+    from aiortc.rtp import RTCP_PSFB_PLI, RTCP_RTPFB_NACK
+
+    async def run():
+        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        inbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        inbound.bind(("127.0.0.1", rtcp_port))
+        inbound.setblocking(False)
+        track = _PatternTrack()
+        sender = RTCRtpSender(track, _PlainTransport(out, ("127.0.0.1", rtp_port)))
+        await sender.send(RTCRtpSendParameters(
+            codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)],
+            rtcp=RTCRtcpParameters(cname="aiortc-live"), muxId="0"))
+        got = {"nack_packets": 0, "nacked_sequences": 0, "plis": 0, "reports": 0, "report_ssrc_ok": True}
+        loop = asyncio.get_event_loop()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            try:
+                data = await asyncio.wait_for(loop.sock_recv(inbound, 2048), timeout=deadline - loop.time())
+            except asyncio.TimeoutError:
+                break
+            for packet in RtcpPacket.parse(data):
+                if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                    got["nack_packets"] += 1
+                    got["nacked_sequences"] += len(packet.lost)
+                elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_PLI:
+                    got["plis"] += 1
+                elif isinstance(packet, RtcpRrPacket):
+                    got["reports"] += 1
+                    got["report_ssrc_ok"] &= all(r.ssrc == sender._ssrc for r in packet.reports)
+                await sender._handle_rtcp_packet(packet)
+        await sender.stop()
+        got["frames_sent"] = track.count
+        got["ssrc"] = sender._ssrc
+        print(json.dumps(got))
+
+    asyncio.run(run())
+
+
 def main(argv):
     command = argv[1]
     if command == "vp8-encode":
@@ -207,6 +296,8 @@ def main(argv):
         rtcp_parse(argv[2])
     elif command == "rtcp-build":
         rtcp_build(argv[2])
+    elif command == "vp8-live":
+        vp8_live(int(argv[2]), int(argv[3]), float(argv[4]))
     else:
         raise SystemExit("unknown command " + command)
 
