@@ -172,6 +172,90 @@ public sealed class InteropTests : IDisposable
     }
 
     [Fact]
+    public async Task Our_video_sender_answers_aiortc_receiver_nacks()
+    {
+        // Our VideoSender streams to aiortc's RTCRtpReceiver (its jitter buffer, NACK generator and decoder) over
+        // loopback UDP; one packet in ten is lost on first transmission and only our answers to its NACKs fill them.
+        using var socket = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        var ourRtcpPort = ((IPEndPoint)socket.Client.LocalEndPoint!).Port;
+        var peerRtp = new IPEndPoint(IPAddress.Loopback, FreePort.Next());
+        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { MediaPeer.ScriptPath, "vp8-receive", peerRtp.Port.ToString(), ourRtcpPort.ToString(), "40" })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var peer = Process.Start(start)!;
+        var stderr = peer.StandardError.ReadToEndAsync();
+        Assert.Equal("ready", await peer.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+
+        using var sender = new VideoSender(new VideoSenderOptions { Width = 320, Height = 240, MaxPayloadSize = 400, Ssrc = 0xABC });
+        var random = new Random(9);
+        var lost = 0;
+        var rtcpPackets = 0;
+        const int frames = 90;
+
+        // One frame more than we check: aiortc's jitter buffer hands a frame on only when the next one starts.
+        for (var i = 0; i <= frames; i++)
+        {
+            foreach (var packet in sender.SendFrame(TestPattern.Draw(320, 240, Number(i)), (uint)(i * 3000)))
+            {
+                if (i > 0 && i < frames && random.Next(10) == 0)
+                {
+                    lost++;
+                    continue;
+                }
+
+                socket.Send(packet, packet.Length, peerRtp);
+            }
+
+            // Answer whatever feedback has come in, then keep a 30 fps pace.
+            var until = DateTime.UtcNow.AddMilliseconds(33);
+            while (DateTime.UtcNow < until)
+            {
+                using var wait = new CancellationTokenSource(until - DateTime.UtcNow + TimeSpan.FromMilliseconds(1));
+                try
+                {
+                    var rtcp = (await socket.ReceiveAsync(wait.Token)).Buffer;
+                    rtcpPackets++;
+                    foreach (var resend in sender.ReceiveRtcp(rtcp))
+                    {
+                        socket.Send(resend, resend.Length, peerRtp);
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        }
+
+        // The last frame, then quiet: let late NACKs be answered before aiortc finishes.
+        var drain = DateTime.UtcNow.AddSeconds(1);
+        while (DateTime.UtcNow < drain)
+        {
+            using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+            try
+            {
+                foreach (var resend in sender.ReceiveRtcp((await socket.ReceiveAsync(wait.Token)).Buffer))
+                {
+                    socket.Send(resend, resend.Length, peerRtp);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        Assert.True(peer.WaitForExit(TimeSpan.FromSeconds(30)), "aiortc receiver did not finish");
+        Assert.True(peer.ExitCode == 0, await stderr);
+        var result = JsonDocument.Parse(await peer.StandardOutput.ReadToEndAsync()).RootElement;
+        var numbers = result.GetProperty("numbers").EnumerateArray().Select(e => e.GetInt32()).ToList();
+        Assert.True(lost > 0 && rtcpPackets > 0);
+        Assert.True(sender.Retransmissions >= lost, $"{sender.Retransmissions} retransmissions for {lost} lost packets");
+        Assert.Equal(Enumerable.Range(0, frames).Select(i => Number(i) & 0xFFFFFF), numbers.Take(frames)); // the pattern holds 24 bits
+    }
+
+    [Fact]
     public void Our_vp8_rtp_decodes_in_aiortc()
     {
         using var sender = new VideoSender(new VideoSenderOptions { Width = 640, Height = 480, Ssrc = 42 });

@@ -11,6 +11,9 @@ big-endian length followed by one whole RTP packet.
   rtcp-build OUT                       a compound RTCP packet built by aiortc (SR, SDES, BYE, NACK, PLI)
   vp8-live RTP_PORT RTCP_PORT SECONDS  aiortc's RTCRtpSender streaming pattern frames as plain RTP over loopback UDP
                                        to RTP_PORT, taking our RTCP (NACK, PLI, RR) on RTCP_PORT; prints what it got
+  vp8-receive RTP_PORT RTCP_PORT SECONDS  aiortc's RTCRtpReceiver takes our plain RTP on RTP_PORT, sends its RTCP
+                                       (NACK, PLI, RR) to RTCP_PORT; prints "ready", then (after 2 s of quiet) the
+                                       pattern numbers it decoded
 
 The pattern is the one the C# tests draw: a 4x2 grid of blocks, block k holding bits 3k..3k+2 of the number as the
 R (4), G (2) and B (1) channels, each 230 when set and 25 when clear.
@@ -229,6 +232,12 @@ class _PlainTransport:
     def _register_rtp_sender(self, sender, parameters):
         pass
 
+    def _register_rtp_receiver(self, receiver, parameters):
+        pass
+
+    def _unregister_rtp_receiver(self, receiver):
+        pass
+
     def _unregister_rtp_sender(self, sender):
         pass
 
@@ -284,6 +293,57 @@ def vp8_live(rtp_port, rtcp_port, seconds):
     asyncio.run(run())
 
 
+def vp8_receive(rtp_port, rtcp_port, seconds):
+    import asyncio
+    import socket
+    import time
+
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver
+
+    async def run():
+        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        inbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        inbound.bind(("127.0.0.1", rtp_port))
+        inbound.setblocking(False)
+        receiver = RTCRtpReceiver("video", _PlainTransport(out, ("127.0.0.1", rtcp_port)))
+        receiver._track = RemoteStreamTrack(kind="video")
+        receiver._set_rtcp_ssrc(0x1111)
+        await receiver.receive(RTCRtpReceiveParameters(
+            codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)]))
+        numbers, sizes = [], set()
+
+        async def consume():
+            while True:
+                frame = await receiver._track.recv()
+                sizes.add((frame.width, frame.height))
+                numbers.append(read(frame.to_ndarray(format="rgb24")))
+
+        consumer = asyncio.ensure_future(consume())
+        loop = asyncio.get_event_loop()
+        deadline = loop.time() + seconds
+        packets = 0
+        print("ready", flush=True)
+        while loop.time() < deadline:
+            try:
+                # Ends after SECONDS, or once the sender has been quiet for 2 s.
+                data = await asyncio.wait_for(loop.sock_recv(inbound, 2048), timeout=min(2.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                break
+            if len(data) >= 2 and 192 <= data[1] <= 223:
+                for packet in RtcpPacket.parse(data):
+                    await receiver._handle_rtcp_packet(packet)
+            else:
+                packets += 1
+                await receiver._handle_rtp_packet(RtpPacket.parse(data), int(time.time() * 1000))
+        await asyncio.sleep(0.5)  # let the decoder thread finish the last frames
+        consumer.cancel()
+        await receiver.stop()
+        print(json.dumps({"numbers": numbers, "packets": packets, "sizes": sorted(sizes)}))
+
+    asyncio.run(run())
+
+
 def main(argv):
     command = argv[1]
     if command == "vp8-encode":
@@ -296,6 +356,8 @@ def main(argv):
         rtcp_parse(argv[2])
     elif command == "rtcp-build":
         rtcp_build(argv[2])
+    elif command == "vp8-receive":
+        vp8_receive(int(argv[2]), int(argv[3]), float(argv[4]))
     elif command == "vp8-live":
         vp8_live(int(argv[2]), int(argv[3]), float(argv[4]))
     else:
