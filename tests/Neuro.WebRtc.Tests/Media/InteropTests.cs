@@ -299,6 +299,50 @@ public sealed class InteropTests : IDisposable
         Assert.True(result.GetProperty("first_marker").GetBoolean());
     }
 
+    [Fact]
+    public async Task Aiortc_receiver_hears_our_opus_tone_at_its_frequency()
+    {
+        // The issue's check: an Opus tone we send, received by aiortc (its RTCRtpReceiver, jitter buffer and decoder).
+        using var socket = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        var ourRtcpPort = ((IPEndPoint)socket.Client.LocalEndPoint!).Port;
+        var peerRtp = new IPEndPoint(IPAddress.Loopback, FreePort.Next());
+        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { MediaPeer.ScriptPath, "opus-receive", peerRtp.Port.ToString(), ourRtcpPort.ToString(), "40" })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var peer = Process.Start(start)!;
+        var stderr = peer.StandardError.ReadToEndAsync();
+        Assert.Equal("ready", await peer.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+
+        using var sender = new AudioSender(new AudioSenderOptions { Channels = 1, PayloadType = 111, Bitrate = 48000 });
+        var pcm = Tone(440, 1, seconds: 2.0);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < 100; i++)
+        {
+            foreach (var packet in sender.Send(pcm.AsSpan(i * 960, 960)))
+            {
+                socket.Send(packet, packet.Length, peerRtp);
+            }
+
+            // Real-time pacing: one 20 ms packet per 20 ms, as the TTS track sends them.
+            var due = TimeSpan.FromMilliseconds(20 * (i + 1)) - clock.Elapsed;
+            if (due > TimeSpan.Zero)
+            {
+                await Task.Delay(due);
+            }
+        }
+
+        Assert.True(peer.WaitForExit(TimeSpan.FromSeconds(30)), "aiortc receiver did not finish");
+        Assert.True(peer.ExitCode == 0, await stderr);
+        var result = JsonDocument.Parse(await peer.StandardOutput.ReadToEndAsync()).RootElement;
+        Assert.Equal(100, result.GetProperty("packets").GetInt32());
+        Assert.True(result.GetProperty("samples").GetInt32() > 48000, $"aiortc decoded {result.GetProperty("samples")} samples");
+        Assert.InRange(result.GetProperty("frequency").GetDouble(), 437, 443);
+        Assert.True(result.GetProperty("rms").GetDouble() > 1000); // s16 samples; the tone's amplitude is 12000
+    }
+
     internal static short[] Tone(double frequency, int channels, double seconds)
     {
         var samples = (int)(48000 * seconds);

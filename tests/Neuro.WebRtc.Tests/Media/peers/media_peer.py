@@ -14,6 +14,8 @@ big-endian length followed by one whole RTP packet.
   vp8-receive RTP_PORT RTCP_PORT SECONDS  aiortc's RTCRtpReceiver takes our plain RTP on RTP_PORT, sends its RTCP
                                        (NACK, PLI, RR) to RTCP_PORT; prints "ready", then (after 2 s of quiet) the
                                        pattern numbers it decoded
+  opus-receive RTP_PORT RTCP_PORT SECONDS  the same with an audio RTCRtpReceiver (opus/48000/2, PT 111): prints
+                                       "ready", then the dominant frequency of what it decoded
 
 The pattern is the one the C# tests draw: a 4x2 grid of blocks, block k holding bits 3k..3k+2 of the number as the
 R (4), G (2) and B (1) channels, each 230 when set and 25 when clear.
@@ -293,7 +295,13 @@ def vp8_live(rtp_port, rtcp_port, seconds):
     asyncio.run(run())
 
 
-def vp8_receive(rtp_port, rtcp_port, seconds):
+def dominant_frequency(signal):
+    spectrum = numpy.abs(numpy.fft.rfft(signal * numpy.hanning(len(signal))))
+    return int(numpy.argmax(spectrum)) * 48000 / len(signal)
+
+
+def receive(kind, rtp_port, rtcp_port, seconds, on_frame):
+    """Runs aiortc's RTCRtpReceiver on plain RTP from RTP_PORT until SECONDS pass or 2 s of quiet."""
     import asyncio
     import socket
     import time
@@ -301,23 +309,22 @@ def vp8_receive(rtp_port, rtcp_port, seconds):
     from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
     from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver
 
+    codec = (RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96) if kind == "video" else
+             RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111))
+
     async def run():
         out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         inbound = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         inbound.bind(("127.0.0.1", rtp_port))
         inbound.setblocking(False)
-        receiver = RTCRtpReceiver("video", _PlainTransport(out, ("127.0.0.1", rtcp_port)))
-        receiver._track = RemoteStreamTrack(kind="video")
+        receiver = RTCRtpReceiver(kind, _PlainTransport(out, ("127.0.0.1", rtcp_port)))
+        receiver._track = RemoteStreamTrack(kind=kind)
         receiver._set_rtcp_ssrc(0x1111)
-        await receiver.receive(RTCRtpReceiveParameters(
-            codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)]))
-        numbers, sizes = [], set()
+        await receiver.receive(RTCRtpReceiveParameters(codecs=[codec]))
 
         async def consume():
             while True:
-                frame = await receiver._track.recv()
-                sizes.add((frame.width, frame.height))
-                numbers.append(read(frame.to_ndarray(format="rgb24")))
+                on_frame(await receiver._track.recv())
 
         consumer = asyncio.ensure_future(consume())
         loop = asyncio.get_event_loop()
@@ -339,9 +346,34 @@ def vp8_receive(rtp_port, rtcp_port, seconds):
         await asyncio.sleep(0.5)  # let the decoder thread finish the last frames
         consumer.cancel()
         await receiver.stop()
-        print(json.dumps({"numbers": numbers, "packets": packets, "sizes": sorted(sizes)}))
+        return packets
 
-    asyncio.run(run())
+    return asyncio.run(run())
+
+
+def opus_receive(rtp_port, rtcp_port, seconds):
+    chunks = []
+
+    def on_frame(frame):
+        pcm = frame.to_ndarray()  # s16 packed stereo from aiortc's Opus decoder: 1 x (2n)
+        chunks.append(pcm.reshape(-1, len(frame.layout.channels))[:, 0])
+
+    packets = receive("audio", rtp_port, rtcp_port, seconds, on_frame)
+    signal = numpy.concatenate(chunks).astype(numpy.float64) if chunks else numpy.zeros(1)
+    steady = signal[4800:] if len(signal) > 9600 else signal
+    print(json.dumps({"packets": packets, "samples": int(len(signal)), "frequency": dominant_frequency(steady),
+                      "rms": float(numpy.sqrt(numpy.mean(steady ** 2)))}))
+
+
+def vp8_receive(rtp_port, rtcp_port, seconds):
+    numbers, sizes = [], set()
+
+    def on_frame(frame):
+        sizes.add((frame.width, frame.height))
+        numbers.append(read(frame.to_ndarray(format="rgb24")))
+
+    packets = receive("video", rtp_port, rtcp_port, seconds, on_frame)
+    print(json.dumps({"numbers": numbers, "packets": packets, "sizes": sorted(sizes)}))
 
 
 def main(argv):
@@ -356,6 +388,8 @@ def main(argv):
         rtcp_parse(argv[2])
     elif command == "rtcp-build":
         rtcp_build(argv[2])
+    elif command == "opus-receive":
+        opus_receive(int(argv[2]), int(argv[3]), float(argv[4]))
     elif command == "vp8-receive":
         vp8_receive(int(argv[2]), int(argv[3]), float(argv[4]))
     elif command == "vp8-live":
