@@ -29,12 +29,13 @@ public sealed record AudioSenderOptions
 /// <summary>
 /// An outgoing Opus track: 48 kHz interleaved PCM in, plain RTP packets out (one 20 ms Opus frame per packet, the
 /// timestamp advancing 960 per packet, RFC 7587). PCM may come in any amount; whole 20 ms frames are sent and the rest
-/// is kept for the next call. Not thread-safe.
+/// is kept for the next call. Calls are serialized by a lock, so the SR may be taken from the transport's thread.
 /// </summary>
 public sealed class AudioSender : IDisposable
 {
     public const int SamplesPerFrame = 960;
 
+    private readonly object _gate = new();
     private readonly AudioSenderOptions _options;
     private readonly OpusEncoder _encoder;
     private readonly short[] _pending;
@@ -67,6 +68,14 @@ public sealed class AudioSender : IDisposable
     /// <summary>Encodes whole 20 ms frames from the buffered and new samples; returns their RTP packets.</summary>
     public List<byte[]> Send(ReadOnlySpan<short> interleavedPcm)
     {
+        lock (_gate)
+        {
+            return SendLocked(interleavedPcm);
+        }
+    }
+
+    private List<byte[]> SendLocked(ReadOnlySpan<short> interleavedPcm)
+    {
         var packets = new List<byte[]>();
         while (!interleavedPcm.IsEmpty)
         {
@@ -89,6 +98,14 @@ public sealed class AudioSender : IDisposable
     /// <paramref name="silence"/> (rounded to whole frames) and the next packet carries the marker bit (RFC 3551 §4.1).
     /// </summary>
     public List<byte[]> Pause(TimeSpan silence)
+    {
+        lock (_gate)
+        {
+            return PauseLocked(silence);
+        }
+    }
+
+    private List<byte[]> PauseLocked(TimeSpan silence)
     {
         var packets = new List<byte[]>();
         if (_pendingCount > 0)
@@ -122,14 +139,26 @@ public sealed class AudioSender : IDisposable
     }
 
     /// <summary>An SR for what was sent so far; <paramref name="now"/> maps to the next packet's timestamp.</summary>
-    public RtcpSenderReport CreateSenderReport(DateTimeOffset now) => new()
+    public RtcpSenderReport CreateSenderReport(DateTimeOffset now)
     {
-        Ssrc = Ssrc,
-        NtpTimestamp = Ntp.FromDateTime(now),
-        RtpTimestamp = _timestamp,
-        PacketCount = (uint)PacketsSent,
-        OctetCount = (uint)OctetsSent,
-    };
+        lock (_gate)
+        {
+            return new RtcpSenderReport
+            {
+                Ssrc = Ssrc,
+                NtpTimestamp = Ntp.FromDateTime(now),
+                RtpTimestamp = _timestamp,
+                PacketCount = (uint)PacketsSent,
+                OctetCount = (uint)OctetsSent,
+            };
+        }
+    }
 
-    public void Dispose() => _encoder.Dispose();
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _encoder.Dispose();
+        }
+    }
 }

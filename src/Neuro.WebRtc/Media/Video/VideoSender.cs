@@ -34,10 +34,12 @@ public sealed record VideoSenderOptions
 
 /// <summary>
 /// Sends one VP8 video source: frames in, plain RTP packets out (for the transport to protect). Answers RTCP
-/// feedback: a NACK resends the packets still in history, a PLI makes the next frame a keyframe. Not thread-safe.
+/// feedback: a NACK resends the packets still in history, a PLI makes the next frame a keyframe. Frames and RTCP may
+/// come from different threads (a capture loop and the transport's receive loop), so calls are serialized by a lock.
 /// </summary>
 public sealed class VideoSender : IDisposable
 {
+    private readonly object _gate = new();
     private readonly VideoSenderOptions _options;
     private readonly Vp8Encoder _encoder;
     private readonly Vp8Packetizer _packetizer;
@@ -75,13 +77,24 @@ public sealed class VideoSender : IDisposable
     /// <summary>Encodes and packetizes one frame with the given 90 kHz timestamp. Empty when the encoder produced nothing.</summary>
     public List<byte[]> SendFrame(VideoFrame frame, uint rtpTimestamp, bool forceKeyFrame = false)
     {
-        var encoded = _encoder.Encode(frame, forceKeyFrame || _keyFrameRequested);
-        _keyFrameRequested = false;
-        return encoded is null ? [] : PacketizeEncoded(encoded.Data, rtpTimestamp);
+        lock (_gate)
+        {
+            var encoded = _encoder.Encode(frame, forceKeyFrame || _keyFrameRequested);
+            _keyFrameRequested = false;
+            return encoded is null ? [] : PacketizeLocked(encoded.Data, rtpTimestamp);
+        }
     }
 
     /// <summary>Packetizes an already encoded VP8 frame.</summary>
     public List<byte[]> PacketizeEncoded(ReadOnlySpan<byte> vp8Frame, uint rtpTimestamp)
+    {
+        lock (_gate)
+        {
+            return PacketizeLocked(vp8Frame, rtpTimestamp);
+        }
+    }
+
+    private List<byte[]> PacketizeLocked(ReadOnlySpan<byte> vp8Frame, uint rtpTimestamp)
     {
         var payloads = _packetizer.Packetize(vp8Frame);
         var packets = new List<byte[]>(payloads.Count);
@@ -130,7 +143,17 @@ public sealed class VideoSender : IDisposable
             return resend;
         }
 
-        foreach (var packet in parsed.Value)
+        lock (_gate)
+        {
+            HandleFeedback(parsed.Value, resend);
+        }
+
+        return resend;
+    }
+
+    private void HandleFeedback(IReadOnlyList<RtcpPacket> packets, List<byte[]> resend)
+    {
+        foreach (var packet in packets)
         {
             switch (packet)
             {
@@ -151,21 +174,31 @@ public sealed class VideoSender : IDisposable
                     break;
             }
         }
-
-        return resend;
     }
 
     /// <summary>An SR describing what we sent so far, for the periodic RTCP the transport sends.</summary>
-    public RtcpSenderReport CreateSenderReport(DateTimeOffset now, uint rtpTimestamp) => new()
+    public RtcpSenderReport CreateSenderReport(DateTimeOffset now, uint rtpTimestamp)
     {
-        Ssrc = Ssrc,
-        NtpTimestamp = Ntp.FromDateTime(now),
-        RtpTimestamp = rtpTimestamp,
-        PacketCount = (uint)PacketsSent,
-        OctetCount = (uint)OctetsSent,
-    };
+        lock (_gate)
+        {
+            return new RtcpSenderReport
+            {
+                Ssrc = Ssrc,
+                NtpTimestamp = Ntp.FromDateTime(now),
+                RtpTimestamp = rtpTimestamp,
+                PacketCount = (uint)PacketsSent,
+                OctetCount = (uint)OctetsSent,
+            };
+        }
+    }
 
-    public void Dispose() => _encoder.Dispose();
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _encoder.Dispose();
+        }
+    }
 }
 
 /// <summary>NTP timestamps (RFC 5905 format) as RTCP SRs carry them.</summary>
