@@ -9,6 +9,10 @@ namespace Neuro.Grains;
 public interface IAgentEnvironmentFactory
 {
     Task<IAgentEnvironment> CreateAsync(AgentTaskSpec spec, CancellationToken cancellationToken);
+
+    /// <summary>True when an environment is a connection worth keeping (a remote Neko browser): each agent slot then
+    /// keeps its environment between tasks and closes it when the slot's grain deactivates.</summary>
+    bool KeepsEnvironments => false;
 }
 
 public sealed class ChromiumEnvironmentFactory(ChromiumOptions options) : IAgentEnvironmentFactory
@@ -47,7 +51,7 @@ public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environmen
     // An agent session's environment, kept between its tasks (null for pool slots, which start fresh every task).
     private IAgentEnvironment? _kept;
 
-    private bool KeepsEnvironment => this.GetPrimaryKeyString().StartsWith("session/", StringComparison.Ordinal);
+    private bool KeepsEnvironment => environments.KeepsEnvironments || this.GetPrimaryKeyString().StartsWith("session/", StringComparison.Ordinal);
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
