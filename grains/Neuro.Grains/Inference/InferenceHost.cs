@@ -31,6 +31,11 @@ public sealed class InferenceSettings
     public Dictionary<string, InferenceModel> Models { get; set; } = new(StringComparer.Ordinal);
 
     public ExecutionProviderKind ExecutionProvider { get; set; } = ExecutionProviderKind.Cpu;
+
+    /// <summary>ORT intra-op threads (0 = one per core) and whether they spin; see <see cref="InferenceOptions"/>.</summary>
+    public int IntraOpThreads { get; set; }
+
+    public bool AllowSpinning { get; set; } = true;
 }
 
 /// <summary>A model sessions may name: where its ONNX file is and the sha256 it must have.</summary>
@@ -143,7 +148,7 @@ public sealed class InferenceHost(IOptions<InferenceSettings> settings, ILogger<
             if (_cache is null)
             {
                 _cache = new DecoderModelCache(new ModelFileStore(_settings.CacheDirectory, logger: log), _settings.BudgetBytes,
-                    new InferenceOptions { ExecutionProvider = _settings.ExecutionProvider }, log);
+                    new InferenceOptions { ExecutionProvider = _settings.ExecutionProvider, IntraOpThreads = _settings.IntraOpThreads, AllowSpinning = _settings.AllowSpinning }, log);
                 _cache.Memory.Changed += e => Neuro.Core.Telemetry.NeuroMeters.ModelCacheChanged(e.Kind.ToString().ToLowerInvariant(), e.Key, e.SizeBytes, e.UsedBytes);
             }
             return _cache;

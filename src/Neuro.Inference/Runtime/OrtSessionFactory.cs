@@ -19,6 +19,9 @@ public sealed class InferenceOptions
     public GraphOptimizationLevel OptimizationLevel { get; set; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
     /// <summary>Run a short prefill + decode step after load so the first real request does not pay for kernel/arena set-up.</summary>
     public bool WarmUp { get; set; } = true;
+    /// <summary>Let ORT's intra-op threads spin between parallel sections (its default). Spinning wins when ORT has the
+    /// cores to itself; in a silo that also runs the front door and Orleans on few cores, it takes their time.</summary>
+    public bool AllowSpinning { get; set; } = true;
     /// <summary>Context length when the model's metadata has no <c>max_position_embeddings</c>.</summary>
     public int DefaultMaxContext { get; set; } = 2048;
 }
@@ -39,6 +42,10 @@ public static class OrtSessionFactory
             IntraOpNumThreads = options.IntraOpThreads,
             InterOpNumThreads = options.InterOpThreads,
         };
+        if (!options.AllowSpinning)
+        {
+            so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        }
         used = ExecutionProviderKind.Cpu;
         if (options.ExecutionProvider == ExecutionProviderKind.Cpu) return so;
 
@@ -68,7 +75,7 @@ public static class OrtSessionFactory
             return CreateSessionOptions(new InferenceOptions
             {
                 ExecutionProvider = ExecutionProviderKind.Cpu, IntraOpThreads = options.IntraOpThreads, InterOpThreads = options.InterOpThreads,
-                OptimizationLevel = options.OptimizationLevel,
+                OptimizationLevel = options.OptimizationLevel, AllowSpinning = options.AllowSpinning,
             }, logger, out _);
         }
         return so;

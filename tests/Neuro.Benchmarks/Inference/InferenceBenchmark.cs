@@ -48,6 +48,11 @@ public static class InferenceBenchmark
                               $"{Environment.ProcessorCount} logical cores");
             Console.WriteLine();
 
+            if (args.Contains("--serving-only"))
+            {
+                await ServingAsync(path, tokens, reps, ServingSettings(args));
+                return 0;
+            }
             // 1. single stream: raw loop and generator alternate, median of --reps each (the machine may be shared)
             var p = Prompt(prompt, spec.VocabSize, 1);
             var raws = new List<Result>();
@@ -111,7 +116,7 @@ public static class InferenceBenchmark
             // 5. the full serving path: REST SSE → front door → session grain → batching generator, in a real silo process
             if (!args.Contains("--no-serving"))
             {
-                await ServingAsync(path, tokens, reps);
+                await ServingAsync(path, tokens, reps, ServingSettings(args));
             }
             Console.WriteLine($"load average at end: {LoadAvg()}");
             return 0;
@@ -125,7 +130,12 @@ public static class InferenceBenchmark
     /// <summary>Single-stream decode tokens/s through the whole serving path (a real silo process serving the model file by
     /// sha256 as a configured model; a session streams a turn over server-sent events), beside a raw ORT loop on the
     /// same file with the same prompt tokens, alternating, median of <paramref name="reps"/>.</summary>
-    private static async Task ServingAsync(string path, int tokens, int reps)
+    /// <summary>Extra silo settings for the serving run: <c>--serving-set Neuro:Inference:AllowSpinning=false</c> (repeatable).</summary>
+    private static Dictionary<string, string> ServingSettings(string[] args) =>
+        args.Select((a, i) => (a, i)).Where(x => x.a == "--serving-set" && x.i + 1 < args.Length)
+            .Select(x => args[x.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
+
+    private static async Task ServingAsync(string path, int tokens, int reps, Dictionary<string, string> extra)
     {
         var sha = await Neuro.Inference.Models.ModelFileStore.Sha256FileAsync(path);
         var cache = Directory.CreateTempSubdirectory("neuro-serving-cache-").FullName;
@@ -137,7 +147,11 @@ public static class InferenceBenchmark
             ["Neuro:Inference:CacheDirectory"] = cache,
             ["Neuro:Dashboard"] = "false",
             ["Neuro:Agents:DefaultPoolWorkers"] = "0",
-        });
+        }.Concat(extra).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value));
+        if (extra.Count > 0)
+        {
+            Console.WriteLine($"silo settings: {string.Join(", ", extra.Select(kv => $"{kv.Key}={kv.Value}"))}");
+        }
         using var http = new HttpClient { BaseAddress = silo.Rest, Timeout = TimeSpan.FromMinutes(5) };
         const string content = "benchmark prompt";
         var promptTokens = System.Text.Encoding.UTF8.GetBytes($"<|user|>\n{content}\n<|assistant|>\n").Select(b => (int)b).ToArray();
