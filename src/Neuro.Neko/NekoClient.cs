@@ -153,8 +153,15 @@ public sealed class NekoClient : IAsyncDisposable
         while (!ct.IsCancellationRequested)
         {
             var session = _session!;
-            string reason = await session.Ended.ConfigureAwait(false);
-            if (ct.IsCancellationRequested) return;
+            string reason;
+            try
+            {
+                reason = await session.Ended.WaitAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
             SafeInvoke(() => Disconnected?.Invoke(reason));
             SetState(NekoConnectionState.Reconnecting);
             await session.DisposeAsync().ConfigureAwait(false);

@@ -31,8 +31,14 @@ public sealed class NekoInteropTests(ITestOutputHelper output)
         await using var client = Client(standIn);
         using var cts = new CancellationTokenSource(Wait);
         var clock = Stopwatch.StartNew();
+        TimeSpan offerAt = default, firstRtpAt = default;
+        client.MessageReceived += m => { if (m.Event == "signal/provide") offerAt = clock.Elapsed; };
+        client.RtpReceived += p => { if (!p.IsRtcp && firstRtpAt == default) firstRtpAt = clock.Elapsed; };
         await client.ConnectAsync(cts.Token);
-        output.WriteLine($"login -> data channel open: {clock.Elapsed.TotalMilliseconds:F0} ms");
+        var openAt = clock.Elapsed;
+        while (client.RtpPacketsReceived < 20) await Task.Delay(20, cts.Token);
+        output.WriteLine($"login -> offer {offerAt.TotalMilliseconds:F0} ms; offer -> data channel open {(openAt - offerAt).TotalMilliseconds:F0} ms; " +
+            $"offer -> first decrypted VP8 RTP {(firstRtpAt - offerAt).TotalMilliseconds:F0} ms");
 
         Assert.Equal(NekoConnectionState.Connected, client.State);
         Assert.StartsWith("agent-", client.SessionId);
@@ -42,8 +48,7 @@ public sealed class NekoInteropTests(ITestOutputHelper output)
         Assert.True(client.DataChannel.OpenedByRemote);
         Assert.Equal(RtcPeerConnectionState.Connected, client.PeerConnection!.State);
 
-        // The VP8 track flows (decrypted RTP); decoding is the media branch's job.
-        while (client.RtpPacketsReceived < 20) await Task.Delay(20, cts.Token);
+        // The VP8 track flowed (decrypted RTP, waited for above); decoding is the media branch's job.
 
         // Data-channel round trip through the stand-in's PONG.
         var rtts = new List<double>();
