@@ -255,6 +255,37 @@ public sealed class NekoInteropTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_frozen_server_is_detected_by_silence_and_given_up_on_within_bounds()
+    {
+        await using var standIn = await NekoStandIn.StartAsync();
+        await using var client = new NekoClient(new NekoClientOptions
+        {
+            BaseUrl = standIn.BaseUrl, Password = "neko", Rtc = new RtcConfiguration(),
+            SilenceTimeout = TimeSpan.FromSeconds(2), RequestTimeout = TimeSpan.FromSeconds(2), ConnectTimeout = TimeSpan.FromSeconds(3),
+            ReconnectMinDelay = TimeSpan.FromMilliseconds(100), MaxReconnectAttempts = 2,
+        });
+        using var cts = new CancellationTokenSource(Wait);
+        await client.ConnectAsync(cts.Token);
+        var dropped = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.Disconnected += r => dropped.TrySetResult(r);
+        var clock = Stopwatch.StartNew();
+        standIn.Signal("STOP");
+        try
+        {
+            string reason = await dropped.Task.WaitAsync(Wait);
+            output.WriteLine($"silence detected after {clock.Elapsed.TotalMilliseconds:F0} ms: {reason}");
+            await client.Completion.WaitAsync(Wait);
+            output.WriteLine($"gave up after {clock.Elapsed.TotalMilliseconds:F0} ms: {client.Failure?.Message} / {client.Failure?.InnerException?.Message}");
+            Assert.Equal(NekoConnectionState.Closed, client.State);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(15), $"took {clock.Elapsed}");
+        }
+        finally
+        {
+            standIn.Signal("CONT");
+        }
+    }
+
+    [Fact]
     public async Task Agent_loop_with_a_scripted_policy_drives_the_stand_in()
     {
         await using var standIn = await NekoStandIn.StartAsync();

@@ -84,6 +84,13 @@ internal sealed class NekoStandIn : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGSTOP / SIGCONT: a server that hangs without closing anything (sockets stay open, nothing answers).</summary>
+    public void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit(5000);
+    }
+
     public void Kill()
     {
         if (!_process.HasExited) _process.Kill(entireProcessTree: true);
