@@ -233,6 +233,33 @@ public sealed class NekoInteropTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Mutated_server_messages_on_a_live_connection_do_not_break_it()
+    {
+        await using var standIn = await NekoStandIn.StartAsync();
+        await using var client = Client(standIn);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+        await client.ConnectAsync(cts.Token);
+        int drops = 0, tasks = 0, chats = 0;
+        client.Disconnected += _ => Interlocked.Increment(ref drops);
+        client.TaskRequested += _ => Interlocked.Increment(ref tasks);
+        client.ChatReceived += _ => Interlocked.Increment(ref chats);
+
+        await standIn.GarbageAsync(count: 3000, seed: 7);
+        // The connection survives and still works both ways afterwards.
+        await client.RequestControlAsync(cts.Token);
+        await client.SendChatAsync("still here", cts.Token);
+        await client.MoveAsync(7, 8, NekoInputPath.DataChannel, cts.Token);
+        await client.MoveAsync(9, 10, NekoInputPath.WebSocket, cts.Token);
+        var inputs = await standIn.WaitForInputsAsync(all => Inputs.Input(all).Count >= 2 && all.Any(e => Inputs.Describe(e) == "chat still here"), Wait);
+        Assert.Equal(["dc move 7 8", "ws move 9 10"], Inputs.Input(inputs));
+        Assert.Equal(0, drops);
+        Assert.Equal(1, client.Connections);
+        Assert.Equal(NekoConnectionState.Connected, client.State);
+        Assert.True(chats > 0 && tasks > 0, $"the unmutated tenth should reach the handlers: {chats} chats, {tasks} tasks");
+        output.WriteLine($"3000 messages: {chats} chat lines and {tasks} task requests got through the parser; no drop");
+    }
+
+    [Fact]
     public async Task A_dead_server_is_reported_never_hung()
     {
         var standIn = await NekoStandIn.StartAsync();

@@ -68,6 +68,9 @@ internal sealed class NekoStandIn : IAsyncDisposable
 
     public async Task ChatFromOtherAsync(string text) => (await _http.PostAsJsonAsync(new Uri(BaseUrl, "test/chat"), new { text })).EnsureSuccessStatusCode();
 
+    public async Task GarbageAsync(int count, int seed) =>
+        (await _http.PostAsJsonAsync(new Uri(BaseUrl, "test/garbage"), new { count, seed })).EnsureSuccessStatusCode();
+
     public async Task DropAsync() => (await _http.PostAsJsonAsync(new Uri(BaseUrl, "test/drop"), new { })).EnsureSuccessStatusCode();
 
     /// <summary>Polls the recorded input until <paramref name="done"/> holds (bounded).</summary>

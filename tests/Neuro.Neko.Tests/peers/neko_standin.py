@@ -14,6 +14,7 @@ Test-only endpoints (not Neko):
   GET  /test/input                        every input received, in order: {"via":"dc"|"ws", ...}
   POST /test/chat {text}                  a chat message from another session ("admin-standin")
   POST /test/drop                         closes every WebSocket and peer connection (a dropped server)
+  POST /test/garbage {count, seed}       sends `count` seeded, mutated envelopes (and raw junk) to every WebSocket
   GET  /test/state                        heartbeats received, connections seen, current host, data-channel state
 
 The video pattern: a 320x240 frame whose top row of 16 blocks (20x20 px) spells the frame number in binary, most
@@ -344,6 +345,50 @@ async def test_drop(request):
     return web.json_response({"ok": True})
 
 
+GARBAGE_TEMPLATES = [
+    {"event": "chat/message", "payload": {"id": "x-1", "created": "2026-01-01T00:00:00Z", "content": {"text": "/task fuzz"}}},
+    {"event": "control/host", "payload": {"id": "x-1", "has_host": True, "host_id": "x-1"}},
+    {"event": "screen/updated", "payload": {"id": "x-1", "width": 800, "height": 600, "rate": 30}},
+    {"event": "signal/candidate", "payload": {"candidate": "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0}},
+    {"event": "send/broadcast", "payload": {"sender": "x-1", "subject": "task", "body": "fuzz"}},
+    {"event": "system/heartbeat"},
+    {"event": "session/state", "payload": {"id": "x-1", "is_connected": True}},
+]
+
+
+def mutate(rng, text):
+    data = bytearray(text.encode())
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.randint(0, 4)
+        if kind == 0 and data:
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        elif kind == 1 and data:
+            data[rng.randrange(len(data))] = rng.randrange(32, 127)
+        elif kind == 2:
+            del data[rng.randrange(len(data) + 1):]
+        elif kind == 3:
+            at = rng.randrange(len(data) + 1)
+            data[at:at] = rng.choice([b"{", b"}", b"[", b"]", b'"', b":", b",", b"null", b"1e999", b"-1", b"true", b'"x"'])
+        else:
+            at = rng.randrange(len(data) + 1)
+            data[at:at] = bytes(rng.randrange(32, 127) for _ in range(rng.randint(1, 6)))
+    return data.decode("utf-8", errors="replace")
+
+
+async def test_garbage(request):
+    import random
+    body = await request.json()
+    rng = random.Random(body.get("seed", 1))
+    sent = 0
+    for _ in range(int(body.get("count", 1000))):
+        template = json.dumps(rng.choice(GARBAGE_TEMPLATES))
+        text = mutate(rng, template) if rng.random() < 0.9 else template
+        for ws in list(request.app["state"].sockets.values()):
+            await ws.send_str(text)
+            sent += 1
+    return web.json_response({"sent": sent})
+
+
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
@@ -360,6 +405,7 @@ async def main():
     app.router.add_get("/test/state", test_state)
     app.router.add_post("/test/chat", test_chat)
     app.router.add_post("/test/drop", test_drop)
+    app.router.add_post("/test/garbage", test_garbage)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", args.port)
