@@ -337,11 +337,14 @@ async def test_chat(request):
 
 async def test_drop(request):
     state = request.app["state"]
-    for ws in list(state.sockets.values()):
+    # Snapshot first: a client may reconnect while these close, and its new session must survive.
+    sockets, pcs = list(state.sockets.values()), list(state.pcs.items())
+    for sid, pc in pcs:
+        state.pcs.pop(sid, None)
+    for ws in sockets:
         await ws.close()
-    for pc in list(state.pcs.values()):
+    for sid, pc in pcs:
         await pc.close()
-    state.pcs.clear()
     return web.json_response({"ok": True})
 
 
