@@ -14,9 +14,8 @@ public interface IFrameSource
 }
 
 /// <summary>
-/// Frames from <c>GET /api/room/screen/shot.jpg</c>. Real Neko answers JPEG, and no JPEG decoder is referenced here, so a
-/// JPEG reply fails with <see cref="NotSupportedException"/>; a server (like the test stand-in) that serves PNG works.
-/// The endpoint is admin-only on real Neko.
+/// Frames from <c>GET /api/room/screen/shot.jpg</c> (admin-only on real Neko). Neko answers baseline JPEG, which is
+/// decoded with <see cref="JpegDecoder"/> and re-encoded as PNG; a PNG reply is passed through.
 /// </summary>
 public sealed class HttpScreenshotFrameSource(NekoClient client, int quality = 90) : IFrameSource
 {
@@ -25,7 +24,11 @@ public sealed class HttpScreenshotFrameSource(NekoClient client, int quality = 9
         var (data, type) = await client.ScreenshotAsync(quality, cancellationToken).ConfigureAwait(false);
         if (data.Length >= 8 && data[0] == 0x89 && data[1] == (byte)'P' && data[2] == (byte)'N' && data[3] == (byte)'G') return data;
         if (data.Length >= 2 && data[0] == 0xFF && data[1] == 0xD8)
-            throw new NotSupportedException("the server sent a JPEG screenshot; converting it to PNG needs a JPEG decoder, which is not referenced");
+        {
+            if (!JpegDecoder.TryDecode(data, out int w, out int h, out var rgb, out var error))
+                throw new InvalidDataException($"undecodable JPEG screenshot: {error}");
+            return PngWriter.Rgb(w, h, rgb);
+        }
         throw new InvalidDataException($"the screenshot is neither PNG nor JPEG ({type ?? "no content type"}, {data.Length} bytes)");
     }
 }

@@ -144,10 +144,12 @@ public sealed class NekoInteropTests(ITestOutputHelper output)
         Assert.Equal(NekoConnectionState.Closed, client.State);
     }
 
-    [Fact]
-    public async Task Screenshot_is_read_and_shows_the_current_frame_pattern()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Screenshot_is_read_and_shows_the_current_frame_pattern(bool jpeg)
     {
-        await using var standIn = await NekoStandIn.StartAsync();
+        await using var standIn = await NekoStandIn.StartAsync(jpeg: jpeg);
         await using var client = Client(standIn);
         using var cts = new CancellationTokenSource(Wait);
         await client.ConnectAsync(cts.Token);

@@ -22,7 +22,7 @@ internal sealed class NekoStandIn : IAsyncDisposable
     public Uri BaseUrl { get; }
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
 
-    public static async Task<NekoStandIn> StartAsync(bool cookie = false, double heartbeat = 1.0, int port = 0)
+    public static async Task<NekoStandIn> StartAsync(bool cookie = false, double heartbeat = 1.0, int port = 0, bool jpeg = false)
     {
         var info = new ProcessStartInfo("/usr/bin/python3")
         {
@@ -37,6 +37,7 @@ internal sealed class NekoStandIn : IAsyncDisposable
         info.ArgumentList.Add("--port");
         info.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (cookie) info.ArgumentList.Add("--cookie");
+        if (jpeg) info.ArgumentList.Add("--jpeg");
         var process = Process.Start(info)!;
         var stderr = new System.Text.StringBuilder();
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };

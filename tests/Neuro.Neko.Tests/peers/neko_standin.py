@@ -9,7 +9,7 @@ It speaks the parts of the v3 protocol the client uses (see /work/shared/referen
                                           candidates stripped from the SDP and trickled as signal/candidate),
                                           signal/answer, signal/candidate, control/request|release -> control/host,
                                           control/* input, chat/message (broadcast to every session, sender included).
-  GET  /api/room/screen/shot.jpg          the current frame. NOTE: served as PNG (real Neko serves JPEG).
+  GET  /api/room/screen/shot.jpg          the current frame: PNG by default, baseline JPEG 4:2:0 (as real Neko) with --jpeg.
 Test-only endpoints (not Neko):
   GET  /test/input                        every input received, in order: {"via":"dc"|"ws", ...}
   POST /test/chat {text}                  a chat message from another session ("admin-standin")
@@ -34,6 +34,7 @@ import zlib
 from datetime import datetime, timezone
 
 import aioice.ice
+import av
 from aiohttp import web, WSMsgType
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from aiortc.sdp import candidate_from_sdp, candidate_to_sdp
@@ -314,8 +315,24 @@ async def screenshot(request):
     state = request.app["state"]
     if session_of(state, request) is None:
         return web.json_response({"message": "invalid token"}, status=401)
-    body = png_gray_as_rgb(pattern_gray(state.frame_number), VIDEO_W, VIDEO_H)
-    return web.Response(body=body, content_type="image/png", headers={"X-Frame-Number": str(state.frame_number)})
+    gray = pattern_gray(state.frame_number)
+    headers = {"X-Frame-Number": str(state.frame_number)}
+    if state.args.jpeg:
+        return web.Response(body=jpeg_gray(gray, VIDEO_W, VIDEO_H), content_type="image/jpeg", headers=headers)
+    return web.Response(body=png_gray_as_rgb(gray, VIDEO_W, VIDEO_H), content_type="image/png", headers=headers)
+
+
+def jpeg_gray(gray, w, h):
+    """Baseline JPEG through FFmpeg's mjpeg encoder (PyAV), full-range 4:2:0 like Go's image/jpeg that Neko uses."""
+    import fractions
+    codec = av.CodecContext.create("mjpeg", "w")
+    codec.width, codec.height, codec.pix_fmt = w, h, "yuvj420p"
+    codec.time_base = fractions.Fraction(1, 30)
+    frame = VideoFrame(width=w, height=h, format="yuvj420p")
+    frame.planes[0].update(bytes(gray))
+    frame.planes[1].update(bytes([128]) * frame.planes[1].buffer_size)
+    frame.planes[2].update(bytes([128]) * frame.planes[2].buffer_size)
+    return b"".join(bytes(p) for p in codec.encode(frame))
 
 
 async def test_input(request):
@@ -396,6 +413,7 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--cookie", action="store_true")
+    parser.add_argument("--jpeg", action="store_true")
     parser.add_argument("--heartbeat", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=120)
     args = parser.parse_args()
