@@ -5,7 +5,7 @@ namespace Neuro.Neko;
 
 /// <summary>
 /// A baseline JPEG decoder (ITU T.81 sequential DCT, Huffman, 8-bit; grayscale or YCbCr with any sampling factors up to
-/// 4; restart intervals), enough for Neko's <c>screen/shot.jpg</c> (Go's image/jpeg encoder writes baseline 4:2:0).
+/// 4; restart intervals), enough for Neko's <c>screen/shot.jpg</c>.
 /// Progressive and arithmetic-coded files are refused. Total: malformed input gives false and a reason.
 /// </summary>
 public static class JpegDecoder

@@ -9,7 +9,7 @@ It speaks the parts of the v3 protocol the client uses (see /work/shared/referen
                                           candidates stripped from the SDP and trickled as signal/candidate),
                                           signal/answer, signal/candidate, control/request|release -> control/host,
                                           control/* input, chat/message (broadcast to every session, sender included).
-  GET  /api/room/screen/shot.jpg          the current frame: PNG by default, baseline JPEG 4:2:0 (as real Neko) with --jpeg.
+  GET  /api/room/screen/shot.jpg          the current frame: PNG by default, a baseline 4:2:0 JPEG (real Neko sends JPEG) with --jpeg.
 Test-only endpoints (not Neko):
   GET  /test/input                        every input received, in order: {"via":"dc"|"ws", ...}
   POST /test/chat {text}                  a chat message from another session ("admin-standin")
@@ -323,7 +323,7 @@ async def screenshot(request):
 
 
 def jpeg_gray(gray, w, h):
-    """Baseline JPEG through FFmpeg's mjpeg encoder (PyAV), full-range 4:2:0 like Go's image/jpeg that Neko uses."""
+    """Baseline JPEG, full-range 4:2:0, through FFmpeg's mjpeg encoder (PyAV)."""
     import fractions
     codec = av.CodecContext.create("mjpeg", "w")
     codec.width, codec.height, codec.pix_fmt = w, h, "yuvj420p"
