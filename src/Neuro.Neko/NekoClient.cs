@@ -466,6 +466,7 @@ public sealed class NekoClient : IAsyncDisposable
         public async Task SendAsync(string name, object? payload, CancellationToken cancellationToken)
         {
             var bytes = Encoding.UTF8.GetBytes(NekoMessage.Serialize(name, payload));
+            if (Volatile.Read(ref _disposed) != 0) throw new NekoConnectionException($"send of {name} failed: the connection is closed", null);
             using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _cts.Token);
             bounded.CancelAfter(owner._options.RequestTimeout);
             await _sendLock.WaitAsync(bounded.Token).ConfigureAwait(false);

@@ -159,11 +159,23 @@ public static class NekoOnlineMode
             while (true)
             {
                 string instruction = await tasks.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-                await client.SendChatAsync($"Starting task: {instruction}", cancellationToken).ConfigureAwait(false);
-                var result = await AgentLoop.RunAsync(runFor(instruction), environment, policyFor(instruction), cancellationToken).ConfigureAwait(false);
-                if (result.Answer is { } answer) await client.SendChatAsync($"Answer: {answer}", cancellationToken).ConfigureAwait(false);
-                await client.SendChatAsync($"Completed task: {instruction} (steps={result.Steps.Count}).", cancellationToken).ConfigureAwait(false);
-                if (client.IsHost) await client.ReleaseControlAsync(cancellationToken).ConfigureAwait(false);
+                AgentRunResult result;
+                try
+                {
+                    await client.SendChatAsync($"Starting task: {instruction}", cancellationToken).ConfigureAwait(false);
+                    result = await AgentLoop.RunAsync(runFor(instruction), environment, policyFor(instruction), cancellationToken).ConfigureAwait(false);
+                    if (result.Answer is { } answer) await client.SendChatAsync($"Answer: {answer}", cancellationToken).ConfigureAwait(false);
+                    await client.SendChatAsync($"Completed task: {instruction} (steps={result.Steps.Count}).", cancellationToken).ConfigureAwait(false);
+                    if (client.IsHost) await client.ReleaseControlAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    // A drop or a refused action ends this task, not online mode: the client reconnects and the next
+                    // /task runs. The report is best effort, since the connection may be the thing that failed.
+                    result = new AgentRunResult(AgentOutcome.Failed, null, e.Message, []);
+                    try { await client.SendChatAsync($"Task failed: {instruction}: {e.Message}", cancellationToken).ConfigureAwait(false); }
+                    catch (Exception) when (!cancellationToken.IsCancellationRequested) { }
+                }
                 completed?.Invoke(instruction, result);
             }
         }

@@ -206,6 +206,36 @@ public sealed class NekoInteropTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_failing_online_task_is_reported_and_online_mode_goes_on()
+    {
+        await using var standIn = await NekoStandIn.StartAsync();
+        await using var client = Client(standIn, webRtc: false); // so data-channel input fails with NekoConnectionException
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+        await client.ConnectAsync(cts.Token);
+        await using var env = new NekoEnvironment(client, new HttpScreenshotFrameSource(client), new NekoEnvironmentOptions { InputPath = NekoInputPath.DataChannel });
+        var results = System.Threading.Channels.Channel.CreateUnbounded<(string, AgentRunResult)>();
+        using var online = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+        var loop = NekoOnlineMode.RunAsync(client, env,
+            _ => new ScriptedPolicy(["{'action': 'HOVER', 'value': None, 'position': [0.5, 0.5]}"]),
+            instruction => new AgentRun(instruction, MaxSteps: 3, Timeout: TimeSpan.FromSeconds(10)),
+            online.Token, (i, r) => results.Writer.TryWrite((i, r)));
+        await standIn.WaitForInputsAsync(all => all.Any(e => Inputs.Describe(e) == "chat Ready. Send a task in chat to begin."), Wait);
+
+        await standIn.ChatFromOtherAsync("/task first");
+        var (first, r1) = await results.Reader.ReadAsync(cts.Token).AsTask().WaitAsync(Wait);
+        Assert.Equal(("first", AgentOutcome.Failed), (first, r1.Outcome));
+        Assert.Contains("data channel is not open", r1.Error);
+        await standIn.ChatFromOtherAsync("/task second");
+        var (second, r2) = await results.Reader.ReadAsync(cts.Token).AsTask().WaitAsync(Wait);
+        Assert.Equal(("second", AgentOutcome.Failed), (second, r2.Outcome));
+        var inputs = await standIn.WaitForInputsAsync(all => all.Count(e => Inputs.Describe(e).StartsWith("chat Task failed", StringComparison.Ordinal)) == 2, Wait);
+        Assert.Contains(inputs, e => Inputs.Describe(e).StartsWith("chat Task failed: first: ", StringComparison.Ordinal));
+        Assert.False(loop.IsCompleted);
+        online.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop.WaitAsync(Wait));
+    }
+
+    [Fact]
     public async Task Dropped_connection_is_reported_and_reconnected()
     {
         await using var standIn = await NekoStandIn.StartAsync();
