@@ -64,6 +64,7 @@ public sealed class NekoClientOptions
 public sealed class NekoClient : IAsyncDisposable
 {
     private readonly NekoClientOptions _options;
+    private readonly Uri _baseUrl;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly HttpClient _http;
     private readonly CookieContainer _cookies = new();
@@ -77,6 +78,7 @@ public sealed class NekoClient : IAsyncDisposable
     public NekoClient(NekoClientOptions options)
     {
         _options = options;
+        _baseUrl = BaseWithSlash(options.BaseUrl);
         _http = new HttpClient(new SocketsHttpHandler { CookieContainer = _cookies, UseCookies = true }) { Timeout = options.RequestTimeout };
     }
 
@@ -231,7 +233,7 @@ public sealed class NekoClient : IAsyncDisposable
     /// <summary>POST /api/login; the token comes in the body, or (cookie auth, Neko's default in released v3) as the NEKO_SESSION cookie.</summary>
     private async Task<string?> LoginAsync(CancellationToken ct)
     {
-        using var response = await _http.PostAsJsonAsync(new Uri(_options.BaseUrl, "api/login"),
+        using var response = await _http.PostAsJsonAsync(new Uri(_baseUrl, "api/login"),
             new { username = _options.Username, password = _options.Password }, ct).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
@@ -248,21 +250,27 @@ public sealed class NekoClient : IAsyncDisposable
         catch (JsonException)
         {
         }
-        var cookie = _cookies.GetCookies(_options.BaseUrl)["NEKO_SESSION"];
+        var cookie = _cookies.GetCookies(_baseUrl)["NEKO_SESSION"];
         return cookie?.Value ?? throw new NekoLoginException((int)response.StatusCode, "login reply has neither a token nor a NEKO_SESSION cookie");
     }
 
-    private Uri WebSocketUri(string? token)
+    private Uri WebSocketUri(string? token) => WebSocketUri(_baseUrl, token);
+
+    internal static Uri WebSocketUri(Uri baseUrl, string? token)
     {
-        var b = new UriBuilder(new Uri(_options.BaseUrl, "api/ws")) { Scheme = _options.BaseUrl.Scheme == "https" ? "wss" : "ws" };
+        var b = new UriBuilder(new Uri(BaseWithSlash(baseUrl), "api/ws")) { Scheme = baseUrl.Scheme == "https" ? "wss" : "ws" };
         if (token is not null) b.Query = "token=" + Uri.EscapeDataString(token);
         return b.Uri;
     }
 
+    /// <summary>Relative paths resolve against the last slash, so "http://h/neko" would lose its prefix without one.</summary>
+    internal static Uri BaseWithSlash(Uri baseUrl) =>
+        baseUrl.AbsolutePath.EndsWith('/') ? baseUrl : new UriBuilder(baseUrl) { Path = baseUrl.AbsolutePath + "/", Query = "" }.Uri;
+
     /// <summary>GET /api/room/screen/shot.jpg (admin-only on real Neko), authenticated with the session token.</summary>
     public async Task<(byte[] Data, string? ContentType)> ScreenshotAsync(int quality, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_options.BaseUrl, $"api/room/screen/shot.jpg?quality={quality}"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_baseUrl, $"api/room/screen/shot.jpg?quality={quality}"));
         if (_token is not null) request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", _token);
         using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode) throw new HttpRequestException($"shot.jpg: HTTP {(int)response.StatusCode}", null, response.StatusCode);

@@ -62,6 +62,13 @@ public sealed class NekoProtocolTests
     }
 
     [Theory]
+    [InlineData("http://neko:8080", "ws://neko:8080/api/ws?token=a%2Bb")]
+    [InlineData("https://example.com/neko", "wss://example.com/neko/api/ws?token=a%2Bb")]
+    [InlineData("https://example.com/neko/", "wss://example.com/neko/api/ws?token=a%2Bb")]
+    public void WebSocket_url_keeps_the_path_prefix_and_scheme(string baseUrl, string expected) =>
+        Assert.Equal(expected, NekoClient.WebSocketUri(new Uri(baseUrl), "a+b").AbsoluteUri);
+
+    [Theory]
     [InlineData("/task search the weather", "search the weather")]
     [InlineData("  /TASK   Book a flight ", "Book a flight")]
     [InlineData("/task", "")]
