@@ -185,3 +185,45 @@ public static class NekoOnlineMode
         }
     }
 }
+
+/// <summary>
+/// The plug for the WebRTC video path: a decoder pushes RGB frames (<see cref="Push"/>), the agent gets the newest one
+/// as PNG. As the original agent does, it skips the first frames (encoders start with poor ones), ignores frames
+/// under 32 or over 8192 px a side, and counts a frame older than <see cref="MaxAge"/> as no frame, in which case the
+/// fallback source (the HTTP screenshot) answers.
+/// </summary>
+public sealed class VideoFrameSource(IFrameSource? fallback = null) : IFrameSource
+{
+    private readonly object _gate = new();
+    private (int Width, int Height, byte[] Rgb, long At)? _latest;
+    private int _seen;
+
+    public int SkipInitialFrames { get; init; } = 5;
+    public TimeSpan MaxAge { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Frames accepted so far (after skipping).</summary>
+    public int FramesAccepted { get; private set; }
+
+    /// <summary>A decoded frame, 8-bit RGB, row-major, no padding. The array is kept, not copied: do not reuse it.</summary>
+    public bool Push(int width, int height, byte[] rgb)
+    {
+        if (width is < 32 or > 8192 || height is < 32 or > 8192 || rgb.Length != width * height * 3) return false;
+        lock (_gate)
+        {
+            if (++_seen <= SkipInitialFrames) return false;
+            _latest = (width, height, rgb, Environment.TickCount64);
+            FramesAccepted++;
+        }
+        return true;
+    }
+
+    public Task<byte[]> CapturePngAsync(CancellationToken cancellationToken)
+    {
+        (int Width, int Height, byte[] Rgb, long At)? frame;
+        lock (_gate) frame = _latest;
+        if (frame is { } f && Environment.TickCount64 - f.At <= (long)MaxAge.TotalMilliseconds)
+            return Task.FromResult(PngWriter.Rgb(f.Width, f.Height, f.Rgb));
+        return fallback?.CapturePngAsync(cancellationToken)
+            ?? Task.FromException<byte[]>(new TimeoutException($"no video frame in the last {MaxAge.TotalSeconds:F0} s and no fallback"));
+    }
+}
