@@ -105,6 +105,9 @@ public sealed class NekoClient : IAsyncDisposable
     /// <summary>Decrypted RTP packets received on the current and earlier peer connections (video, for now only counted).</summary>
     public long RtpPacketsReceived => Interlocked.Read(ref _rtpPackets);
 
+    /// <summary>The VP8 payload type of the server's current offer (what the video decoder must accept), or null.</summary>
+    public int? VideoPayloadType { get; private set; }
+
     public event Action<NekoConnectionState>? StateChanged;
 
     /// <summary>The connection dropped; the argument says why. Reconnecting follows unless the client is disposed.</summary>
@@ -641,6 +644,8 @@ public sealed class NekoClient : IAsyncDisposable
             try
             {
                 pc.SetRemoteDescription(RtcSdpType.Offer, offer!);
+                owner.VideoPayloadType = offer!.Media.Where(m => m.Kind == "video").SelectMany(m => m.RtpMaps)
+                    .FirstOrDefault(r => r.EncodingName.Equals("VP8", StringComparison.OrdinalIgnoreCase))?.PayloadType;
                 var answer = pc.CreateAnswer();
                 pc.SetLocalDescription(RtcSdpType.Answer, answer);
                 await SendAsync("signal/answer", new { sdp = answer.ToString(), type = "answer" }, _cts.Token).ConfigureAwait(false);

@@ -167,6 +167,28 @@ public sealed class NekoInteropTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Video_frames_are_decoded_from_the_vp8_track_and_show_the_current_frame_pattern()
+    {
+        await using var standIn = await NekoStandIn.StartAsync();
+        await using var client = Client(standIn);
+        using var cts = new CancellationTokenSource(Wait);
+        await client.ConnectAsync(cts.Token);
+        var frames = new VideoFrameSource { SkipInitialFrames = 0, MaxAge = TimeSpan.FromSeconds(2) };
+        using var video = new NekoVideo(client, frames);
+        while (frames.FramesAccepted < 10) await Task.Delay(20, cts.Token);
+
+        int before = (await standIn.StateAsync()).GetProperty("frame_number").GetInt32();
+        var png = await frames.CapturePngAsync(cts.Token);
+        int after = (await standIn.StateAsync()).GetProperty("frame_number").GetInt32();
+        var (w, h, channels, pixels) = PngDownscaler.Decode(png);
+        Assert.Equal((320, 240), (w, h));
+        int frame = FramePattern.Read(w, channels, pixels);
+        output.WriteLine($"decoded {video.FramesDecoded} VP8 frames; latest shows frame {frame} (stand-in at {before}..{after})");
+        // A decoded frame is at most a few frames behind what the stand-in is drawing now (the jitter buffer's delay).
+        Assert.InRange(frame, Math.Max(1, before - 30), after);
+    }
+
+    [Fact]
     public async Task Task_in_chat_starts_an_online_task_that_drives_input()
     {
         await using var standIn = await NekoStandIn.StartAsync();
