@@ -26,6 +26,11 @@ public static class NeuroGrainsExtensions
         silo.Services.TryAddSingleton(_ => new NeuroClock(TimeProvider.System));
         var modelSection = configuration?.GetSection("Neuro:Agents:Model");
         silo.Services.TryAddSingleton(new AgentModelSettings(modelSection?.Exists() == true ? modelSection.Get<Neuro.Agents.OpenAiPolicyOptions>() : null));
+        var neko = configuration?.GetSection(NekoAgentSettings.Section).Get<NekoAgentSettings>();
+        if (neko?.Url is { Length: > 0 })
+        {
+            silo.Services.TryAddSingleton<IAgentEnvironmentFactory>(new NekoEnvironmentFactory(neko)); // agents drive a remote Neko browser
+        }
         silo.Services.TryAddSingleton<IAgentEnvironmentFactory>(_ => new ChromiumEnvironmentFactory(
             new Neuro.Agents.ChromiumOptions { Executable = configuration?["Neuro:Agents:Chromium"] ?? "/usr/bin/chromium" }));
         var inference = silo.Services.AddOptions<Neuro.Grains.Inference.InferenceSettings>();
