@@ -70,6 +70,81 @@ public sealed class ChromiumInteropTests(ITestOutputHelper output)
         </script></body></html>
         """;
 
+    // Chromium offers its canvas video and a data channel, greets us on the channel and posts what comes back.
+    private const string DataChannelPage = """
+        <!doctype html><html><body><script>
+        const post = (path, body) => fetch(path, { method: 'POST', body });
+        (async () => {
+          try {
+            const pc = new RTCPeerConnection();
+            const canvas = document.createElement('canvas');
+            canvas.width = 160; canvas.height = 120;
+            const ctx = canvas.getContext('2d');
+            setInterval(() => { ctx.fillStyle = 'rgb(200, 40, 40)'; ctx.fillRect(0, 0, 160, 120); }, 33);
+            const stream = canvas.captureStream(30);
+            pc.addTrack(stream.getVideoTracks()[0], stream);
+            const dc = pc.createDataChannel('data');
+            dc.onopen = () => dc.send('hello from chromium');
+            dc.onmessage = e => post('/dc', typeof e.data === 'string' ? e.data : 'binary');
+            await pc.setLocalDescription(await pc.createOffer());
+            await new Promise(resolve => {
+              if (pc.iceGatheringState === 'complete') resolve();
+              pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+              setTimeout(resolve, 3000);
+            });
+            await post('/offer', pc.localDescription.sdp);
+            const answer = await (await fetch('/answer')).text();
+            await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+          } catch (e) { post('/log', String(e)); }
+        })();
+        </script></body></html>
+        """;
+
+    /// <summary>The whole stack against Chromium: ICE, DTLS-SRTP, its VP8 track decoded by our receiver (libvpx) to the
+    /// canvas colour, and its data channel over our SCTP + DCEP, both ways.</summary>
+    [Fact]
+    public async Task Chromium_video_decodes_and_its_data_channel_talks_to_our_sctp()
+    {
+        Assert.True(File.Exists("/usr/bin/chromium"), "Debian's chromium is required (test.sh installs it)");
+        await using var page = new ChromiumPage(DataChannelPage, mdns: false);
+        var offer = SessionDescription.Parse(await page.WaitForPostAsync("/offer", TimeSpan.FromSeconds(20)));
+        int vp8 = offer.Media.First(m => m.Kind == "video").RtpMaps.First(r => r.EncodingName == "VP8").PayloadType;
+        await using var pc = new RtcPeerConnection(new RtcConfiguration());
+        pc.SetRemoteDescription(RtcSdpType.Offer, offer);
+        var answer = pc.CreateAnswer();
+        pc.SetLocalDescription(RtcSdpType.Answer, answer);
+        page.Reply("/answer").SetResult(answer.ToString());
+        using var cts = new CancellationTokenSource(Step);
+        await pc.ConnectAsync(cts.Token);
+
+        await using var channels = Neuro.WebRtc.Sctp.SctpDataChannels.Start(pc.DataTransport, pc.DtlsRole == DtlsRole.Client);
+        await channels.Association.ConnectAsync(cts.Token);
+        var data = await channels.IncomingChannels.ReadAsync(cts.Token);
+        Assert.Equal("data", data.Label);
+        var greeting = await data.Messages.ReadAsync(cts.Token);
+        Assert.True(greeting.IsText);
+        Assert.Equal("hello from chromium", greeting.Text);
+        await data.SendAsync("echo: " + greeting.Text, cts.Token);
+        Assert.Equal("echo: hello from chromium", await page.WaitForPostAsync("/dc", TimeSpan.FromSeconds(10)));
+
+        var frames = new List<Neuro.WebRtc.Media.Video.VideoFrame>();
+        using var receiver = new Neuro.WebRtc.Media.Video.VideoReceiver(
+            new Neuro.WebRtc.Media.Video.VideoReceiverOptions { PayloadType = vp8 }, frames.Add, rtcp => _ = pc.SendRtcpAsync(rtcp, CancellationToken.None).AsTask());
+        while (frames.Count < 3 && await pc.ReceiveAsync(cts.Token) is { } packet)
+        {
+            if (packet.IsRtcp) receiver.ReceiveRtcp(packet.Data); else receiver.ReceiveRtp(packet.Data);
+        }
+        var frame = frames[^1];
+        Assert.Equal((160, 120), (frame.Width, frame.Height));
+        // The canvas is solid rgb(200, 40, 40); VP8 is lossy, so the centre pixel is close, not exact.
+        int centre = ((frame.Height / 2) * frame.Width + frame.Width / 2) * 3;
+        var (r, g, b) = (frame.Pixels[centre], frame.Pixels[centre + 1], frame.Pixels[centre + 2]);
+        output.WriteLine($"decoded {frames.Count} frames from Chromium; centre pixel rgb({r}, {g}, {b})");
+        Assert.InRange((int)r, 160, 240);
+        Assert.InRange((int)g, 0, 80);
+        Assert.InRange((int)b, 0, 80);
+    }
+
     [Theory]
     [InlineData(DtlsRole.Client, false)]
     [InlineData(DtlsRole.Server, false)]
