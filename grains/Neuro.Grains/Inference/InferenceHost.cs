@@ -77,7 +77,7 @@ public sealed class InferenceHost(IOptions<InferenceSettings> settings, ILogger<
         _registered[spec.Name] = spec;
         try
         {
-            var served = await GetAsync(spec.Name, cancellationToken);
+            await GetAsync(spec.Name, cancellationToken);
             return Cache().Memory.Entries.FirstOrDefault(e => e.Key == DecoderModelCache.Key(spec)).SizeBytes;
         }
         catch
