@@ -276,13 +276,15 @@ public sealed class OpenAiPolicyTests(Xunit.Abstractions.ITestOutputHelper testO
             ? new(200, ChatCompletionsStandIn.Completion("late"), Delay: TimeSpan.FromSeconds(5))
             : new(200, ChatCompletionsStandIn.Completion("{'action': 'ENTER', 'value': None, 'position': None}")));
         var options = Options(server);
-        options.RequestTimeout = TimeSpan.FromMilliseconds(300);
+        // Long enough that the prompt second attempt fits even on a loaded CI box (300 ms once did not), far below the
+        // first attempt's 5 s, so the policy must give up on that one and retry.
+        options.RequestTimeout = TimeSpan.FromSeconds(1);
         using var policy = new OpenAiPolicy(options);
         var clock = Stopwatch.StartNew();
         var output = await policy.NextAsync(Context(), CancellationToken.None);
         Assert.Equal("{'action': 'ENTER', 'value': None, 'position': None}", output);
         Assert.Equal(2, server.Requests.Count);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"took {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4.5), $"took {clock.Elapsed}");
     }
 
     [Fact]
