@@ -228,6 +228,9 @@ public static class PngDownscaler
         return src with { Width = tw, Height = th, Pixels = dst };
     }
 
+    /// <summary>PNG of 8-bit RGB pixels, row-major, no padding (e.g. a decoded video frame).</summary>
+    public static byte[] EncodeRgb(int width, int height, byte[] rgb) => Encode(new Image(width, height, 3, 2, rgb));
+
     internal static byte[] Encode(Image image)
     {
         var stride = image.Width * image.Channels;

@@ -27,7 +27,7 @@ public sealed class HttpScreenshotFrameSource(NekoClient client, int quality = 9
         {
             if (!JpegDecoder.TryDecode(data, out int w, out int h, out var rgb, out var error))
                 throw new InvalidDataException($"undecodable JPEG screenshot: {error}");
-            return PngWriter.Rgb(w, h, rgb);
+            return PngDownscaler.EncodeRgb(w, h, rgb);
         }
         throw new InvalidDataException($"the screenshot is neither PNG nor JPEG ({type ?? "no content type"}, {data.Length} bytes)");
     }
@@ -222,7 +222,7 @@ public sealed class VideoFrameSource(IFrameSource? fallback = null) : IFrameSour
         (int Width, int Height, byte[] Rgb, long At)? frame;
         lock (_gate) frame = _latest;
         if (frame is { } f && Environment.TickCount64 - f.At <= (long)MaxAge.TotalMilliseconds)
-            return Task.FromResult(PngWriter.Rgb(f.Width, f.Height, f.Rgb));
+            return Task.FromResult(PngDownscaler.EncodeRgb(f.Width, f.Height, f.Rgb));
         return fallback?.CapturePngAsync(cancellationToken)
             ?? Task.FromException<byte[]>(new TimeoutException($"no video frame in the last {MaxAge.TotalSeconds:F0} s and no fallback"));
     }

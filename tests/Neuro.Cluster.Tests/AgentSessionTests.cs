@@ -16,21 +16,7 @@ public sealed class AgentSessionTests(NeuroHostFixture host) : IClassFixture<Neu
 
     private static async Task<JsonElement> Read(HttpResponseMessage r) => JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
 
-    private async Task<JsonElement> RunAsync(string body)
-    {
-        var created = await Http.PostAsync("/api/v1/tasks", Json(body));
-        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
-        var id = (await Read(created)).GetProperty("task_id").GetString()!;
-        var clock = Stopwatch.StartNew();
-        JsonElement task;
-        do
-        {
-            await Task.Delay(50);
-            task = await Read(await Http.GetAsync($"/api/v1/tasks/{id}"));
-        }
-        while (task.GetProperty("status").GetString() is "queued" or "running" && clock.Elapsed < TimeSpan.FromSeconds(60));
-        return task;
-    }
+    private Task<JsonElement> RunAsync(string body) => TaskCalls.SubmitAndWaitAsync(Http, body);
 
     [Fact]
     public async Task A_second_task_continues_in_the_environment_the_first_left()

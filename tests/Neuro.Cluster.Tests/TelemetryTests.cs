@@ -25,19 +25,9 @@ public sealed class TelemetryTests
 
     private static async Task<string> RunTaskAsync(HttpClient http, string pageUrl)
     {
-        var created = await http.PostAsync("/api/v1/tasks", Json(TaskBody(pageUrl)));
-        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
-        var id = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("task_id").GetString()!;
-        var clock = Stopwatch.StartNew();
-        string status;
-        do
-        {
-            await Task.Delay(50);
-            status = JsonDocument.Parse(await http.GetStringAsync($"/api/v1/tasks/{id}")).RootElement.GetProperty("status").GetString()!;
-        }
-        while (status is "queued" or "running" && clock.Elapsed < TimeSpan.FromSeconds(60));
-        Assert.Equal("completed", status);
-        return id;
+        var task = await TaskCalls.SubmitAndWaitAsync(http, TaskBody(pageUrl));
+        Assert.Equal("completed", task.GetProperty("status").GetString());
+        return task.GetProperty("task_id").GetString()!;
     }
 
     [Fact]
@@ -45,11 +35,8 @@ public sealed class TelemetryTests
     {
         var spans = new List<Activity>();
         await using var page = await ClickPage.StartAsync();
-        var app = NeuroHostFixture.Build(new Dictionary<string, string?>
+        var app = NeuroHostFixture.BuildCluster(new Dictionary<string, string?>
         {
-            ["Neuro:SiloPort"] = FreePort.Next().ToString(),
-            ["Neuro:GatewayPort"] = FreePort.Next().ToString(),
-            ["Neuro:ClusterId"] = $"neuro-test-{Guid.NewGuid():N}",
             ["Neuro:Telemetry:Tracing"] = "true",
         }, builder => builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(spans)));
         await app.StartAsync();

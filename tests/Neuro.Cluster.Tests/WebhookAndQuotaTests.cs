@@ -44,10 +44,7 @@ public sealed class WebhookAndQuotaTests(WebhookAndQuotaTests.GuardedHost guarde
 
     private static async Task<(Microsoft.AspNetCore.Builder.WebApplication App, HttpClient Http)> StartHost(Dictionary<string, string?> settings)
     {
-        settings["Neuro:SiloPort"] = FreePort.Next().ToString();
-        settings["Neuro:GatewayPort"] = FreePort.Next().ToString();
-        settings["Neuro:ClusterId"] = $"neuro-test-{Guid.NewGuid():N}";
-        var app = NeuroHostFixture.Build(settings);
+        var app = NeuroHostFixture.BuildCluster(settings);
         await app.StartAsync();
         return (app, new HttpClient { BaseAddress = NeuroHostFixture.RestAddress(app) });
     }

@@ -52,7 +52,7 @@ public sealed class JpegDecoderTests(ITestOutputHelper output)
         Assert.True(far < w * h / 50, $"{far} pixels far off");
 
         // Through the PNG writer, readable by the agent runtime's PNG decoder, pixels unchanged.
-        var png = PngWriter.Rgb(w, h, rgb);
+        var png = PngDownscaler.EncodeRgb(w, h, rgb);
         var (pw, ph, channels, pixels) = PngDownscaler.Decode(png);
         Assert.Equal((w, h, 3), (pw, ph, channels));
         Assert.Equal(rgb, pixels);

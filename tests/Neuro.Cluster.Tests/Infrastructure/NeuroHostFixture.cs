@@ -38,6 +38,15 @@ public sealed class NeuroHostFixture : IAsyncLifetime
         configure?.Invoke(builder);
     });
 
+    /// <summary>A host with its own cluster: fresh silo and gateway ports and cluster id, plus <paramref name="settings"/>.</summary>
+    public static WebApplication BuildCluster(IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null) =>
+        Build(new Dictionary<string, string?>(settings)
+        {
+            ["Neuro:SiloPort"] = FreePort.Next().ToString(),
+            ["Neuro:GatewayPort"] = FreePort.Next().ToString(),
+            ["Neuro:ClusterId"] = $"neuro-test-{Guid.NewGuid():N}",
+        }, configure);
+
     public static Uri RestAddress(WebApplication app) => new(app.Configuration["Kestrel:Endpoints:Rest:Url"]!);
 
     public static Uri GrpcAddressOf(WebApplication app) => new(app.Configuration["Kestrel:Endpoints:Grpc:Url"]!);
