@@ -14,8 +14,6 @@ namespace Neuro.Cluster.Tests;
 /// JSON log record the seed asks for (§6.2), read from a real silo process's stdout.</summary>
 public sealed class TelemetryTests
 {
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
-
     private static string TaskBody(string pageUrl) => $$"""
         {"task": "traced", "start_url": "{{pageUrl}}", "options": {"screen_resolution": "640x480"},
          "actions": [{"action": "HOVER", "value": null, "position": [0.5, 0.5]},
