@@ -29,7 +29,10 @@ scripts/fetch-ocr-models.sh
 dotnet build Neuro.Orleans.sln -c Release -nologo -v q -clp:ErrorsOnly
 log=$(mktemp)
 set +e
-dotnet test Neuro.Orleans.sln -c Release --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log" \
+# One test assembly at a time (-m:1): run side by side on 2 cores, the ONNX Runtime, browser and WebRTC suites starve each
+# other's thread pools (stalls of over a second were seen), and the suites that bound wall-clock behaviour (a cancel
+# within 1 s) then measure the machine, not the code. Within an assembly, xunit still runs test classes in parallel.
+dotnet test Neuro.Orleans.sln -m:1 -c Release --no-build -nologo --logger "console;verbosity=normal" 2>&1 | tee "$log" \
   | awk '/Error Message:|Stack Trace:/ { tail = 8 }
          tail > 0 { print; tail--; fflush(); next }
          /^[[:space:]]*(Passed|Failed|Skipped) [A-Z]|^[[:space:]]*(Total tests|Passed|Failed|Skipped): [0-9]|failover \(/ { print; fflush() }'
