@@ -50,7 +50,7 @@ public static class InferenceBenchmark
 
             if (args.Contains("--serving-only"))
             {
-                await ServingAsync(path, tokens, reps, ServingSettings(args));
+                await ServingAsync(path, tokens, reps, threads, ServingSettings(args), int.Parse(Arg(args, "--serving-max-warmups", "60")));
                 return 0;
             }
             // 1. single stream: raw loop and generator alternate, median of --reps each (the machine may be shared)
@@ -116,7 +116,7 @@ public static class InferenceBenchmark
             // 5. the full serving path: REST SSE → front door → session grain → batching generator, in a real silo process
             if (!args.Contains("--no-serving"))
             {
-                await ServingAsync(path, tokens, reps, ServingSettings(args));
+                await ServingAsync(path, tokens, reps, threads, ServingSettings(args), int.Parse(Arg(args, "--serving-max-warmups", "60")));
             }
             Console.WriteLine($"load average at end: {LoadAvg()}");
             return 0;
@@ -135,7 +135,7 @@ public static class InferenceBenchmark
         args.Select((a, i) => (a, i)).Where(x => x.a == "--serving-set" && x.i + 1 < args.Length)
             .Select(x => args[x.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 
-    private static async Task ServingAsync(string path, int tokens, int reps, Dictionary<string, string> extra)
+    private static async Task ServingAsync(string path, int tokens, int reps, int threads, Dictionary<string, string> extra, int maxWarmups)
     {
         var sha = await Neuro.Inference.Models.ModelFileStore.Sha256FileAsync(path);
         var cache = Directory.CreateTempSubdirectory("neuro-serving-cache-").FullName;
@@ -147,6 +147,7 @@ public static class InferenceBenchmark
             ["Neuro:Inference:CacheDirectory"] = cache,
             ["Neuro:Dashboard"] = "false",
             ["Neuro:Agents:DefaultPoolWorkers"] = "0",
+            ["Neuro:Inference:IntraOpThreads"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }.Concat(extra).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value));
         if (extra.Count > 0)
         {
@@ -157,36 +158,68 @@ public static class InferenceBenchmark
         var promptTokens = System.Text.Encoding.UTF8.GetBytes($"<|user|>\n{content}\n<|assistant|>\n").Select(b => (int)b).ToArray();
         var serving = new List<double>();
         var raws = new List<double>();
-        using var raw = DecoderModel.Load(path);
-        for (var r = 0; r < reps + 1; r++)
+        var spin = !extra.TryGetValue("Neuro:Inference:AllowSpinning", out var sp) || bool.Parse(sp);
+        using var raw = DecoderModel.Load(path, new InferenceOptions { IntraOpThreads = threads, AllowSpinning = spin });
+        var siloCpu = new List<double>();
+        var rawCpu = new List<double>();
+        var idleCpu = new List<double>();
+
+        // Warm-up to steady state: the first stream loads the model; then short streams until the silo's tiered JIT has
+        // gone quiet, because each request path runs only a few times per stream and dynamic PGO recompiles a method up
+        // to three times — measured straight after start the JIT thread takes a core's share from the decode loop.
+        var sessions = 0;
+        await StreamAsync(tokens);
+        var quiet = 0;
+        var warmups = 1;
+        while (warmups < maxWarmups && quiet < 5)
         {
-            var session = $"bench-{r}";
+            var jit0 = JitCpu(silo.ProcessId);
+            await StreamAsync(8);
+            warmups++;
+            quiet = JitSince(silo.ProcessId, jit0) < 5 ? quiet + 1 : 0;
+        }
+        Console.WriteLine($"warm-up: {warmups} streams (the first of {tokens} tokens, then 8-token ones until the silo's background JIT was quiet for 5 in a row)");
+        var threads0 = ThreadCpu(silo.ProcessId);
+        var jitBefore = JitCpu(silo.ProcessId);
+        for (var r = 0; r < reps; r++)
+        {
+            var cpu0 = ProcessCpu(silo.ProcessId);
+            var (seen, last) = await StreamAsync(tokens);
+            var cpu1 = ProcessCpu(silo.ProcessId);
+            var own0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var rawRun = RawLoop(raw, promptTokens, tokens);
+            var own1 = Process.GetCurrentProcess().TotalProcessorTime;
+            var cpu2 = ProcessCpu(silo.ProcessId);
+            serving.Add((seen - 1) / last.TotalSeconds);
+            siloCpu.Add((cpu1 - cpu0).TotalMilliseconds / seen);
+            rawCpu.Add((own1 - own0).TotalMilliseconds / tokens);
+            idleCpu.Add((cpu2 - cpu1).TotalMilliseconds / tokens);
+            raws.Add(rawRun.TokPerSec);
+        }
+        var jitDuring = JitSince(silo.ProcessId, jitBefore);
+
+        async Task<(int Seen, TimeSpan Last)> StreamAsync(int maxTokens)
+        {
+            var session = $"bench-{sessions++}";
             var open = $"{{\"session_id\": \"{session}\", \"model\": \"bench\"}}";
             (await http.PostAsync("/api/v1/sessions", new StringContent(open, System.Text.Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
             using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/v1/sessions/{session}/turns:stream")
             {
-                Content = new StringContent($"{{\"content\": \"{content}\", \"max_tokens\": {tokens}}}", System.Text.Encoding.UTF8, "application/json"),
+                Content = new StringContent($"{{\"content\": \"{content}\", \"max_tokens\": {maxTokens}}}", System.Text.Encoding.UTF8, "application/json"),
             };
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             response.EnsureSuccessStatusCode();
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
             var seen = 0;
             var sw = new Stopwatch();
+            var last = TimeSpan.Zero;
             while (await reader.ReadLineAsync() is { } line)
             {
-                if (line.StartsWith("event: token", StringComparison.Ordinal) && ++seen == 1)
-                {
-                    sw.Start(); // decode rate: from the first token on, as for the raw loop
-                }
+                if (!line.StartsWith("event: token", StringComparison.Ordinal)) continue;
+                if (++seen == 1) sw.Start(); // decode rate: from the first token to the last one, as for the raw loop
+                last = sw.Elapsed;           // (not to the end of the response, which also stores the answer)
             }
-            sw.Stop();
-            var rawRun = RawLoop(raw, promptTokens, tokens);
-            if (r == 0)
-            {
-                continue; // warm-up: the silo loads the model on the first request
-            }
-            serving.Add((seen - 1) / sw.Elapsed.TotalSeconds);
-            raws.Add(rawRun.TokPerSec);
+            return (seen, last);
         }
         Console.WriteLine($"| single stream through the serving path (REST SSE → grain → batcher; prompt {promptTokens.Length}, {tokens} tokens, median of {reps}) | tokens/s | ms/token |");
         Console.WriteLine("|---|---|---|");
@@ -194,8 +227,56 @@ public static class InferenceBenchmark
         Console.WriteLine($"| baseline: raw ORT loop on the same file (argmax, no streaming) | {Median(raws):F2} | {1000 / Median(raws):F1} |");
         Console.WriteLine($"| ratio ours / raw (goal ≥ 0.95) | {Median(serving) / Median(raws):F3} | |");
         Console.WriteLine($"(all runs tok/s: raw [{string.Join(", ", raws.Select(x => x.ToString("F1")))}], serving [{string.Join(", ", serving.Select(x => x.ToString("F1")))}])");
+        Console.WriteLine($"(silo JIT thread CPU during the measured streams: {jitDuring:F0} ms)");
+        if (Environment.GetEnvironmentVariable("NEURO_BENCH_THREADS") == "1")
+        {
+            var t1 = ThreadCpu(silo.ProcessId);
+            var byName = t1.Select(kv => (kv.Key, d: kv.Value - threads0.GetValueOrDefault(kv.Key)))
+                .GroupBy(x => x.Key.StartsWith(".NET TP Worker", StringComparison.Ordinal) ? x.Key : x.Key.Split('#')[0]).Select(g => (name: g.Key, ms: g.Sum(x => x.d), n: g.Count())).OrderByDescending(x => x.ms);
+            foreach (var (name, ms, n) in byName.Take(15)) Console.WriteLine($"  silo threads '{name}' x{n}: {ms:F0} ms CPU");
+        }
+        Console.WriteLine($"(CPU ms per token, median: silo process over the whole request {Median(siloCpu):F2}, raw loop {Median(rawCpu):F2}; idle silo while the raw loop ran {Median(idleCpu):F2}; " +
+                          $"with spinning ORT threads these include spin time)");
         Console.WriteLine();
         try { Directory.Delete(cache, true); } catch (IOException) { }
+    }
+
+    /// <summary>Snapshot of the CPU ms of the runtime's background (tiered) JIT threads, by thread.</summary>
+    private static Dictionary<string, double> JitCpu(int pid) =>
+        ThreadCpu(pid).Where(kv => kv.Key.StartsWith(".NET Tiered Com", StringComparison.Ordinal)).ToDictionary();
+
+    /// <summary>JIT CPU ms between two snapshots: the thread exits when idle and a new one starts on demand.</summary>
+    private static double JitSince(int pid, Dictionary<string, double> before) =>
+        JitCpu(pid).Sum(kv => kv.Value - before.GetValueOrDefault(kv.Key));
+
+    private static Dictionary<string, double> ThreadCpu(int pid)
+    {
+        var d = new Dictionary<string, double>();
+        foreach (var t in Directory.GetDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(t, "stat"));
+                var name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
+                var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                d[$"{name}#{Path.GetFileName(t)}"] = (long.Parse(f[11]) + long.Parse(f[12])) * 10.0;
+            }
+            catch (IOException) { }
+        }
+        return d;
+    }
+
+    /// <summary>User + system CPU time of a process so far (Linux /proc; zero elsewhere).</summary>
+    private static TimeSpan ProcessCpu(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var ticks = long.Parse(f[11]) + long.Parse(f[12]); // utime, stime (fields 14, 15)
+            return TimeSpan.FromSeconds(ticks / 100.0);
+        }
+        catch (IOException) { return TimeSpan.Zero; }
     }
 
     private static GenerationOptions G(int n) => GenerationOptions.Greedy(n) with { IgnoreEos = true };
