@@ -112,7 +112,7 @@ public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environmen
             var policyName = AgentTaskRules.PolicyOf(spec.Policy, spec.Actions);
             if (policyName == "model" && model.Options is null)
             {
-                await task.FinishAsync("failed", null, "no policy: give the task an actions list (no model is configured under Neuro:Agents:Model)");
+                await task.FinishAsync("failed", null, "no policy: give the task an actions list, or \"policy\": \"ocr\" with plain steps (no model is configured under Neuro:Agents:Model)");
                 return;
             }
             var run = new AgentRun(spec.Task, spec.Mode == "phone" ? AgentMode.Phone : AgentMode.Web, spec.MaxSteps,
