@@ -117,7 +117,7 @@ public sealed class ModelServingTests(RedisServer redis)
         }
         finally
         {
-            await cluster.DisposeAsync();
+            await DisposeAsync(cluster);
         }
     }
 
@@ -159,7 +159,18 @@ public sealed class ModelServingTests(RedisServer redis)
         }
         finally
         {
-            await cluster.DisposeAsync();
+            await DisposeAsync(cluster);
+        }
+    }
+
+    /// <summary>Stops the silos, then removes their node-local model directories (the test's own temp files).</summary>
+    private static async Task DisposeAsync(TestCluster cluster)
+    {
+        await cluster.DisposeAsync();
+        var models = Path.Combine(Path.GetTempPath(), "neuro-test-models", cluster.Options.ClusterId);
+        if (Directory.Exists(models))
+        {
+            Directory.Delete(models, recursive: true);
         }
     }
 
