@@ -29,6 +29,8 @@ public sealed class AgentTaskGrain(
     IOptions<TaskQuotaOptions> quotas,
     Neuro.Webhooks.Webhooks webhooks,
     WebhookDeliveries deliveries,
+    AgentModelSettings model,
+    AgentOcr ocr,
     NeuroClock clock) : Grain, IAgentTaskGrain, IRemindable
 {
     private static readonly TimeSpan ScreenshotTtl = TimeSpan.FromDays(1);
@@ -49,7 +51,7 @@ public sealed class AgentTaskGrain(
         {
             spec = await BindToSessionAsync(spec, sessionId);
         }
-        await ValidateAsync(spec);
+        spec = await ValidateAsync(spec);
         var quota = quotas.Value;
         if (!await index.TryReserveActiveAsync(spec.Tenant, Id, quota.LimitFor(spec.Tenant)))
         {
@@ -93,7 +95,7 @@ public sealed class AgentTaskGrain(
         {
             throw NeuroRequestException.Invalid("pool", "a queued task cannot move to another pool");
         }
-        await ValidateAsync(spec);
+        spec = await ValidateAsync(spec);
         var before = S.Spec;
         spec = spec with { TraceParent = before.TraceParent };
         S.Spec = spec;
@@ -270,18 +272,31 @@ public sealed class AgentTaskGrain(
         return spec with { Mode = agent.Mode, Width = agent.Width, Height = agent.Height, Pool = agent.Pool, StartUrl = spec.StartUrl ?? agent.StartUrl };
     }
 
-    private async Task ValidateAsync(AgentTaskSpec spec)
+    /// <summary>Checks the spec and returns it as it is stored: with the policy it will run resolved, so readers of the
+    /// task see what decides its steps.</summary>
+    private async Task<AgentTaskSpec> ValidateAsync(AgentTaskSpec spec)
     {
         Validate(spec);
+        // A policy the task names explicitly must be able to run here; refused before anything is stored. (A task that
+        // names none and has no actions keeps the older rule: it fails when it runs, saying no model is configured.)
+        if (spec.Policy == "ocr" && ocr.Unavailable() is { } missing)
+        {
+            throw new NeuroRequestException(NeuroErrorKind.Unavailable, "policy", $"the ocr policy is not installed on this cluster: {missing}");
+        }
+        if (spec.Policy == "model" && model.Options is null)
+        {
+            throw new NeuroRequestException(NeuroErrorKind.Unavailable, "policy", "the model policy is not configured on this cluster (Neuro:Agents:Model)");
+        }
         if (spec.CallbackUrl is { } url && await webhooks.RefusalAsync(url) is { } refusal)
         {
             throw NeuroRequestException.Invalid("callback_url", refusal);
         }
+        return spec with { Policy = AgentTaskRules.PolicyOf(spec.Policy, spec.Actions) };
     }
 
     private static void Validate(AgentTaskSpec spec)
     {
-        if (AgentTaskRules.Validate(spec.Task, spec.Mode, spec.MaxSteps, spec.TimeoutSeconds, spec.Width, spec.Height, spec.Actions, spec.StartUrl) is { } bad)
+        if (AgentTaskRules.Validate(spec.Task, spec.Mode, spec.MaxSteps, spec.TimeoutSeconds, spec.Width, spec.Height, spec.Actions, spec.StartUrl, spec.Policy) is { } bad)
         {
             throw NeuroRequestException.Invalid(bad.Field, bad.Message);
         }

@@ -44,7 +44,7 @@ public sealed record AgentModelSettings(OpenAiPolicyOptions? Options);
 
 /// <summary>One agent slot of a pool. Runs its task's step loop in the background (so the grain keeps answering, e.g. a
 /// cancel), reports each step to the task grain, and tells the pool when the slot is free again.</summary>
-public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environments, AgentModelSettings model, ILogger<AgentWorkerGrain> log) : Grain, IAgentWorkerGrain
+public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environments, AgentModelSettings model, AgentOcr ocr, ILogger<AgentWorkerGrain> log) : Grain, IAgentWorkerGrain
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
 
@@ -109,9 +109,10 @@ public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environmen
             {
                 return; // cancelled while queued, or already finished: the run guard says no
             }
-            if (spec.Actions is null && model.Options is null)
+            var policyName = AgentTaskRules.PolicyOf(spec.Policy, spec.Actions);
+            if (policyName == "model" && model.Options is null)
             {
-                await task.FinishAsync("failed", null, "no policy: give the task an actions list (no model is configured under Neuro:Agents:Model)");
+                await task.FinishAsync("failed", null, "no policy: give the task an actions list, or \"policy\": \"ocr\" with plain steps (no model is configured under Neuro:Agents:Model)");
                 return;
             }
             var run = new AgentRun(spec.Task, spec.Mode == "phone" ? AgentMode.Phone : AgentMode.Web, spec.MaxSteps,
@@ -125,8 +126,13 @@ public sealed partial class AgentWorkerGrain(IAgentEnvironmentFactory environmen
             Neuro.Core.Telemetry.AgentMeters.AgentStarted();
             try
             {
-                using var modelPolicy = spec.Actions is null ? new OpenAiPolicy(model.Options!) : null;
-                IAgentPolicy policy = modelPolicy is not null ? modelPolicy : new ScriptedPolicy(spec.Actions!);
+                using var modelPolicy = policyName == "model" ? new OpenAiPolicy(model.Options!) : null;
+                IAgentPolicy policy = policyName switch
+                {
+                    "model" => modelPolicy!,
+                    "ocr" => ocr.Policy(), // models missing on this silo: FileNotFoundException naming them, the task fails with it
+                    _ => new ScriptedPolicy(spec.Actions!),
+                };
                 var kept = KeepsEnvironment;
                 var environment = kept ? _kept ??= await environments.CreateAsync(spec, cancellationToken) : await environments.CreateAsync(spec, cancellationToken);
                 AgentRunResult result;

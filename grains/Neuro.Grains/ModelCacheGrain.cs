@@ -17,7 +17,10 @@ public sealed class ModelCacheEntryState
 
 /// <summary>One model on one silo (resource-owner placement: the activation lives where the memory is). A thin shell over
 /// the silo's <see cref="InferenceHost"/>: it picks the variant, has the host fetch, verify and load it, and holds the
-/// pin deadline; the host's cache enforces the memory budget (pinned models stay, others go least recently used).</summary>
+/// pin deadline; the host's cache enforces the memory budget (pinned models stay, others go least recently used).
+/// A successful load registers the spec cluster-wide (<see cref="ModelRegistryGrain"/>); another silo's host that is
+/// asked for the name loads its own copy through its own cache grain. Eviction frees this silo's copy only: the name
+/// stays registered and is loaded again on demand; unregistering (the registry) removes it everywhere.</summary>
 [ResourceOwnerPlacement]
 public sealed class ModelCacheGrain(
     [PersistentState("model-cache", NeuroStorage.Name)] IPersistentState<ModelCacheEntryState> state,
@@ -46,11 +49,27 @@ public sealed class ModelCacheGrain(
         {
             throw NeuroRequestException.Invalid("name", $"spec names model '{spec.Name}' but this cache entry is for '{model}'");
         }
-        var file = Pick(spec);
+        var file = ModelFiles.Pick(spec);
+        // The name is cluster-wide: a file other than the registered one would have silos serve different weights under it.
+        var registry = GrainFactory.GetGrain<IModelRegistryGrain>(model);
+        if (await registry.GetAsync() is { } registered && ModelFiles.Pick(registered.Spec) is var registeredFile && registeredFile != file)
+        {
+            throw ModelFiles.Conflict(registeredFile);
+        }
         var before = (S.Spec, S.State, S.LastUsedAt, S.MemoryBytes, S.Error);
         try
         {
             var bytes = await inference.LoadAsync(file, CancellationToken.None);
+            try
+            {
+                // Only verified, loaded weights are registered: another silo resolving the name repeats exactly this load.
+                await registry.RegisterAsync(spec, silo.Name);
+            }
+            catch
+            {
+                inference.Evict(spec.Name);
+                throw;
+            }
             (S.Spec, S.State, S.LastUsedAt, S.MemoryBytes, S.Error) = (spec, Abstractions.ModelCacheState.Loaded, clock.Now, bytes, null);
             await state.WriteOrUndoAsync(() => (S.Spec, S.State, S.LastUsedAt, S.MemoryBytes, S.Error) = before);
             return Status();
@@ -69,26 +88,6 @@ public sealed class ModelCacheGrain(
             };
         }
     }
-
-    /// <summary>The file to load: the variant of the spec's quantization profile when variants are listed, else the spec itself.</summary>
-    private static ModelFileSpec Pick(ModelSpec spec)
-    {
-        if (spec.Variants is { Count: > 0 } variants)
-        {
-            var v = variants.FirstOrDefault(x => x.Quantization == spec.Quantization)
-                ?? throw NeuroRequestException.Invalid("quantization",
-                    $"no '{spec.Quantization}' variant; this model has {string.Join(", ", variants.Select(x => x.Quantization))}");
-            return new ModelFileSpec(spec.Name, spec.Version, v.WeightsUri, Required(v.Sha256, "variants.sha256"), v.Quantization);
-        }
-        if (string.IsNullOrWhiteSpace(spec.WeightsUri))
-        {
-            throw NeuroRequestException.Invalid("weights_uri", "must not be empty");
-        }
-        return new ModelFileSpec(spec.Name, spec.Version, spec.WeightsUri, Required(spec.Sha256, "sha256"), spec.Quantization);
-    }
-
-    private static string Required(string? sha, string field) =>
-        sha is { Length: 64 } && sha.All(Uri.IsHexDigit) ? sha : throw NeuroRequestException.Invalid(field, "a 64-hex-digit sha256 is required: weights are verified before they load");
 
     public async Task<ModelCacheStatus> PinAsync(TimeSpan duration)
     {

@@ -26,6 +26,12 @@ public static class NeuroGrainsExtensions
         silo.Services.TryAddSingleton(_ => new NeuroClock(TimeProvider.System));
         var modelSection = configuration?.GetSection("Neuro:Agents:Model");
         silo.Services.TryAddSingleton(new AgentModelSettings(modelSection?.Exists() == true ? modelSection.Get<Neuro.Agents.OpenAiPolicyOptions>() : null));
+        var ocr = new Neuro.Ocr.OcrOptions();
+        if (configuration?[$"{AgentOcr.Section}:ModelDirectory"] is { Length: > 0 } ocrModels)
+        {
+            ocr.ModelDirectory = ocrModels;
+        }
+        silo.Services.TryAddSingleton(new AgentOcr(ocr));
         var neko = configuration?.GetSection(NekoAgentSettings.Section).Get<NekoAgentSettings>();
         if (neko?.Url is { Length: > 0 })
         {

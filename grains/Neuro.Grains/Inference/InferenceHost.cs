@@ -50,8 +50,10 @@ public sealed class InferenceModel
 /// <summary>
 /// The silo's inference: loads models on demand through the sha256-verified file store and the memory-budget cache, and
 /// keeps one batching generator per model, so every session grain on this silo that uses a model shares its decode steps.
+/// A name that is neither configured nor loaded here is looked up in the model registry: a model some silo loaded
+/// through its model cache is loaded here too, through this silo's own model cache grain.
 /// </summary>
-public sealed class InferenceHost(IOptions<InferenceSettings> settings, ILogger<InferenceHost> log) : IDisposable
+public sealed class InferenceHost(IOptions<InferenceSettings> settings, IGrainFactory grains, ILocalSiloDetails silo, ILogger<InferenceHost> log) : IDisposable
 {
     public const string DevModel = "tiny-random";
 
@@ -114,7 +116,7 @@ public sealed class InferenceHost(IOptions<InferenceSettings> settings, ILogger<
     {
         if (!Knows(model))
         {
-            throw NeuroRequestException.NotFound("model", $"model '{model}' is not configured on this cluster (Neuro:Inference:Models)");
+            await LoadRegisteredAsync(model, cancellationToken);
         }
         var lazy = _served.GetOrAdd(model, name => new Lazy<Task<(Served, IDisposable)>>(() => LoadAsync(name)));
         try
@@ -125,6 +127,27 @@ public sealed class InferenceHost(IOptions<InferenceSettings> settings, ILogger<
         {
             _served.TryRemove(model, out _); // a failed load is retried by the next caller, not cached
             throw;
+        }
+    }
+
+    /// <summary>A name this silo does not know: the registry says which verified spec it stands for, and this silo's own
+    /// model cache grain loads a node-local copy (fetch, sha256 check, memory budget) exactly as a direct load would, so
+    /// its status, pin and eviction work here as on the silo that registered it.</summary>
+    private async Task LoadRegisteredAsync(string model, CancellationToken cancellationToken)
+    {
+        var registration = await grains.GetGrain<IModelRegistryGrain>(model).GetAsync().WaitAsync(cancellationToken)
+            ?? throw NeuroRequestException.NotFound("model",
+                $"model '{model}' is not configured on this cluster (Neuro:Inference:Models) and not registered through a model cache");
+        try
+        {
+            await grains.GetGrain<IModelCacheGrain>(ResourceKey.For(silo.Name, model)).EnsureLoadedAsync(registration.Spec).WaitAsync(cancellationToken);
+        }
+        catch (NeuroRequestException e)
+        {
+            // The caller named a registered model correctly; this silo cannot serve it (its copy failed verification,
+            // the source is unreachable, the budget is full). The cache grain's status keeps the reason for operators.
+            throw new NeuroRequestException(e.Kind == NeuroErrorKind.ResourceExhausted ? e.Kind : NeuroErrorKind.Unavailable, "model",
+                $"model '{model}' is registered, but silo '{silo.Name}' could not load it: {e.Message}");
         }
     }
 

@@ -60,6 +60,9 @@ public static class Clusters
             silo.AddNeuroStorage(new NeuroSiloOptions { Cluster = "redis", Redis = silo.Configuration[RedisKey] });
             silo.UseFastFailover();
             silo.AddNeuroGrains();
+            // Each silo its own model cache directory, as on separate nodes: a silo fetches and verifies its own copy.
+            silo.Services.AddOptions<Neuro.Grains.Inference.InferenceSettings>().Configure<Orleans.Runtime.ILocalSiloDetails>((o, local) =>
+                o.CacheDirectory = Path.Combine(Path.GetTempPath(), "neuro-test-models", local.ClusterId, local.Name));
             silo.Services.AddSingleton(new NeuroClock(TestClock.Fake));
         }
     }
