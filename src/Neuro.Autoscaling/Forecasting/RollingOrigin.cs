@@ -35,7 +35,8 @@ public sealed record ForecastEvaluation(
 /// seed-blend (seed 004 §5.3: 0.7·prophet + 0.3·boost on weekdays, 0.4/0.6 on weekends), and
 /// ewma (α = 0.5 of the last values), and ours-blend (convex prophet/boost/ewma weights chosen each test day on the
 /// previous day's out-of-sample forecasts), and ours-hedge (online inverse-error blend of a pool of level smoothers —
-/// EWMA and log-EWMA over α = 0.3 … 1 — plus boost and prophet, weights from each member's exponentially weighted
+/// EWMA and log-EWMA over α = 0.3 … 1 — plus prophet, boost and boost-logdiff (LightGbm on log(y[j]/y[t]), see
+/// <see cref="LogDiffBoost"/>), weights from each member's exponentially weighted
 /// percentage error on targets already known at the origin).
 /// </summary>
 public static class RollingOrigin
@@ -50,6 +51,7 @@ public static class RollingOrigin
         var valStart = firstTarget - d;
         var boostRefit = o.BoostRefitSteps ?? d;
         var boost = new LagBoost(step, h, o.Prophet.Calendar, o.Trainer);
+        var logBoost = new LogDiffBoost(step, h, o.Prophet.Calendar);
         if (valStart - h < boost.MinHistory + 50 + h)
             throw new ArgumentException($"series too short: {n} windows, need more than {o.TestDays + 1} days plus {boost.MinHistory + 50} windows of history");
 
@@ -62,7 +64,7 @@ public static class RollingOrigin
         var inGap = CausalGaps(s.Values, o.GapFraction, 7 * d);
         var x = (double[])s.Values.Clone();
         for (var i = 1; i < n; i++) if (inGap[i]) x[i] = x[i - 1];
-        var names = new[] { "last-value", "seasonal-naive-day", "seasonal-naive-week", "prophet", "boost", "ewma", "seed-blend", "ours-blend", "ours-hedge" };
+        var names = new[] { "last-value", "seasonal-naive-day", "seasonal-naive-week", "prophet", "boost", "ewma", "seed-blend", "ours-blend", "boost-logdiff", "ours-hedge" };
         var f = names.ToDictionary(x => x, _ => Enumerable.Repeat(double.NaN, n).ToArray());
         var prophet = new ProphetLike(o.Prophet);
         int lastProphetFit = -1_000_000, lastBoostFit = -1_000_000;
@@ -70,7 +72,7 @@ public static class RollingOrigin
         (double P, double B) oursWeight = (1 / 3.0, 1 / 3.0); int oursDay = -1;
         var ewma = new double[n]; ewma[0] = x[0];
         for (var i = 1; i < n; i++) ewma[i] = 0.5 * x[i] + 0.5 * ewma[i - 1];
-        var hedge = new Hedge(x, Math.Exp(-1 / (o.HedgeMemoryDays * d)));
+        var hedge = new Hedge(x, Math.Exp(-1 / (o.HedgeMemoryDays * d)), models: 3);
 
         for (var j = valStart; j < n; j++)
         {
@@ -84,15 +86,16 @@ public static class RollingOrigin
                 prophet.Fit(keep.Select(i => s.Times[i]).ToArray(), keep.Select(i => s.Values[i]).ToArray());
                 lastProphetFit = t;
             }
-            if (t - lastBoostFit >= boostRefit) { boost.Fit(s.Times, x, t + 1, inGap); lastBoostFit = t; }
+            if (t - lastBoostFit >= boostRefit) { boost.Fit(s.Times, x, t + 1, inGap); logBoost.Fit(s.Times, x, t + 1, inGap); lastBoostFit = t; }
             var pr = prophet.Predict(s.Times[j]);
             var bo = boost.Predict(s.Times, x, t);
-            f["prophet"][j] = pr; f["boost"][j] = bo; f["ewma"][j] = ewma[t];
+            var lb = logBoost.Predict(s.Times, x, t);
+            f["prophet"][j] = pr; f["boost"][j] = bo; f["boost-logdiff"][j] = lb; f["ewma"][j] = ewma[t];
             var w = cal.IsWeekend(s.Times[j]) ? 0.4 : 0.7;
             f["seed-blend"][j] = w * pr + (1 - w) * bo;
             // targets up to the origin t are known now: fold target t into the members' errors, then blend for j
             hedge.Observe(t, s.Values[t], inGap[t]);
-            f["ours-hedge"][j] = hedge.Forecast(j, t, pr, bo);
+            f["ours-hedge"][j] = hedge.Forecast(j, t, [pr, bo, lb]);
             if (j >= firstTarget)
             {
                 var day = (j - firstTarget) / d;
@@ -184,7 +187,7 @@ public static class RollingOrigin
     /// noisy or shifting ones (where the last value wins), so no fixed α is best over the test days; weighting by recent
     /// out-of-sample error follows that regime. Inverse error rather than follow-the-leader: members are highly
     /// correlated, so picking one flips on noise. Members: EWMA and geometric (log) EWMA of the gap-filled inputs for
-    /// α ∈ {0.3, …, 1.0} (α = 1 is last-value), plus prophet and boost at the current origin. Only targets up to the origin enter
+    /// α ∈ {0.3, …, 1.0} (α = 1 is last-value), plus prophet, boost and boost-logdiff at the current origin. Only targets up to the origin enter
     /// the errors, and each member's error for a target is that of its forecast made before the target was seen.
     /// The pool is for a one-step horizon: a member's forecast for j is its smoothed value at the origin t = j − h.
     /// </summary>
@@ -199,9 +202,9 @@ public static class RollingOrigin
         private int _smoothedTo = -1;
         private bool _anyLoss;
 
-        public Hedge(double[] x, double decay)
+        public Hedge(double[] x, double decay, int models)
         {
-            _x = x; _decay = decay; _m = 2 * Alphas.Length + 2;
+            _x = x; _decay = decay; _m = 2 * Alphas.Length + models;
             _lin = new double[Alphas.Length]; _log = new double[Alphas.Length]; _loss = new double[_m];
         }
 
@@ -226,12 +229,14 @@ public static class RollingOrigin
             _anyLoss = true;
         }
 
-        public double Forecast(int j, int t, double prophet, double boost)
+        /// <summary>Blend for target <paramref name="j"/> from origin <paramref name="t"/>; <paramref name="models"/> are the
+        /// model-based members' forecasts for j (always the same members in the same order).</summary>
+        public double Forecast(int j, int t, double[] models)
         {
             Advance(t);
             var p = new double[_m];
             for (var a = 0; a < Alphas.Length; a++) { p[a] = _lin[a]; p[Alphas.Length + a] = Math.Exp(_log[a]); }
-            p[_m - 2] = prophet; p[_m - 1] = boost;
+            models.CopyTo(p, 2 * Alphas.Length);
             _pending[j] = p;
             // before any error is known: plain mean of the members
             double num = 0, den = 0;
