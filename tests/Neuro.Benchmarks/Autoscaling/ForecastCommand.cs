@@ -55,7 +55,7 @@ public static class ForecastCommand
             var xs = Enumerable.Range(ev.FirstTarget, series.Count - ev.FirstTarget).Select(j => series.Times[j] / 86400.0).ToArray();
             double[] Sel(double[] v) => Enumerable.Range(ev.FirstTarget, series.Count - ev.FirstTarget).Select(j => v[j]).ToArray();
             var act = plt.Add.ScatterLine(xs, Sel(series.Values)); act.LegendText = "actual"; act.LineWidth = 2; act.Color = ScottPlot.Colors.Black; act.MarkerSize = 0;
-            foreach (var (m, c) in new[] { ("ours-blend", ScottPlot.Colors.Red), ("seed-blend", ScottPlot.Colors.Blue), ("seasonal-naive-day", ScottPlot.Colors.Gray) })
+            foreach (var (m, c) in new[] { ("ours-hedge", ScottPlot.Colors.Green), ("ours-blend", ScottPlot.Colors.Red), ("seed-blend", ScottPlot.Colors.Blue), ("seasonal-naive-day", ScottPlot.Colors.Gray) })
             {
                 var sc = ev.Scores.First(x => x.Method == m);
                 var l = plt.Add.ScatterLine(xs, Sel(ev.Forecasts[m].ToArray())); l.LegendText = $"{m} (MAPE {sc.MapePercent:F1}%)"; l.Color = c; l.MarkerSize = 0; l.LineWidth = 1;
