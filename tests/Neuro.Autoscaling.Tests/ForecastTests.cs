@@ -82,6 +82,86 @@ public class ForecastTests
         Assert.Equal(1044.08, s.Values[1]);
     }
 
+    /// <summary>Daily sinusoid times multiplicative noise N(1, sd²), seeded: a smooth level a forecaster should average out.</summary>
+    private static RateSeries Noisy(int days, double sd, int seed)
+    {
+        var rng = new Random(seed);
+        double Gauss() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+        return Synthetic(days, t => (200 + 80 * Math.Sin(2 * Math.PI * t / 86400)) * Math.Max(0.2, 1 + sd * Gauss()));
+    }
+
+    [Fact]
+    public void Forecasts_do_not_depend_on_values_after_their_origin()
+    {
+        var s = Noisy(6, 0.1, seed: 7);
+        var cut = 5 * 144 + 40;   // inside the test day
+        var changed = (double[])s.Values.Clone();
+        var rng = new Random(3);
+        for (var j = cut; j < changed.Length; j++) changed[j] *= 0.5 + rng.NextDouble();
+        for (var j = cut + 20; j < cut + 40; j++) changed[j] = 0;   // and a future outage, which moves the whole-series median
+        var opts = new ForecastEvalOptions { TestDays = 1, Trainer = LagBoost.Trainer.FastTree, ProphetRefitSteps = 24 };
+        var a = RollingOrigin.Evaluate(s, opts);
+        var b = RollingOrigin.Evaluate(s with { Values = changed }, opts);
+        foreach (var (m, fa) in a.Forecasts)
+        {
+            // a forecast for j uses values up to j - 1 (1-step horizon): identical up to and including j = cut
+            for (var j = a.FirstTarget - 144; j <= cut; j++)
+                Assert.True(fa[j].Equals(b.Forecasts[m][j]), $"{m}[{j}]: {fa[j]} vs {b.Forecasts[m][j]}");
+            // the test can fail: methods that read the latest value do change after the cut (seasonal-naive reads a day back)
+            if (!m.StartsWith("seasonal-naive", StringComparison.Ordinal))
+                Assert.True(Enumerable.Range(cut + 1, 100).Any(j => !fa[j].Equals(b.Forecasts[m][j])), $"{m} ignores the changed values");
+        }
+    }
+
+    [Fact]
+    public void Hedge_averages_out_noise_that_last_value_copies()
+    {
+        var ev = RollingOrigin.Evaluate(Noisy(6, 0.12, seed: 11), new ForecastEvalOptions { TestDays = 1, Trainer = LagBoost.Trainer.FastTree, ProphetRefitSteps = 24 });
+        var hedge = ev.Scores.Single(x => x.Method == "ours-hedge");
+        var last = ev.Scores.Single(x => x.Method == "last-value");
+        // last-value carries two noise draws (≈ √2 · 12%), a good smoother little more than one
+        Assert.True(hedge.MapePercent < 0.85 * last.MapePercent, $"hedge {hedge.MapePercent:F2}% vs last-value {last.MapePercent:F2}%");
+        Assert.Equal(last.Points, hedge.Points);
+    }
+
+    [Fact]
+    public void Hedge_follows_a_random_walk_where_smoothing_only_lags()
+    {
+        // noise-free multiplicative random walk: the last value is the best forecast; the hedge must shift its weight
+        // there and beat the fixed α = 0.5 EWMA
+        var rng = new Random(5); var level = 1000.0;
+        var s = Synthetic(6, _ => level *= Math.Exp(0.05 * (rng.NextDouble() - 0.5) * 3.46));
+        var ev = RollingOrigin.Evaluate(s, new ForecastEvalOptions { TestDays = 1, Trainer = LagBoost.Trainer.FastTree, ProphetRefitSteps = 24 });
+        var hedge = ev.Scores.Single(x => x.Method == "ours-hedge").MapePercent;
+        var last = ev.Scores.Single(x => x.Method == "last-value").MapePercent;
+        var ewma = ev.Scores.Single(x => x.Method == "ewma").MapePercent;
+        Assert.True(hedge < ewma, $"hedge {hedge:F2}% vs ewma {ewma:F2}%");
+        Assert.True(hedge < 1.15 * last, $"hedge {hedge:F2}% vs last-value {last:F2}%");
+    }
+
+    [Fact]
+    public void Causal_gaps_flag_outages_from_the_past_only()
+    {
+        var v = Enumerable.Range(0, 3000).Select(i => 100 + 10 * Math.Sin(i / 20.0)).ToArray();
+        for (var i = 1000; i < 1700; i++) v[i] = 0.5;   // an outage longer than half the trailing window
+        var g = RollingOrigin.CausalGaps(v, 0.05, 1008);
+        Assert.True(Enumerable.Range(1000, 700).All(i => g[i]));
+        Assert.Equal(700, g.Count(x => x));
+        var w = (double[])v.Clone();
+        for (var i = 2000; i < 3000; i++) w[i] = 0;   // the future cannot change earlier flags
+        Assert.Equal(g.Take(2000), RollingOrigin.CausalGaps(w, 0.05, 1008).Take(2000));
+    }
+
+    [Fact]
+    public void Noise_floor_references_are_exact_on_a_noise_free_exponential_ramp()
+    {
+        var s = Synthetic(6, t => 100 * Math.Exp(t / 86400 / 3));
+        var ev = RollingOrigin.Evaluate(s, new ForecastEvalOptions { TestDays = 1, Trainer = LagBoost.Trainer.FastTree, ProphetRefitSteps = 24 });
+        var floor = NoiseFloor.Evaluate(s, ev);
+        Assert.All(floor.Where(x => x.Method != "oracle-neighbours"), x => Assert.True(x.MapePercent < 0.01, $"{x.Method} {x.MapePercent}"));
+        Assert.True(floor.Single(x => x.Method == "oracle-neighbours").MapePercent < ev.Scores.Single(x => x.Method == "last-value").MapePercent);
+    }
+
     [Theory]
     [InlineData(0, 9 * 3600, true)]             // Monday 09:00
     [InlineData(0, 17 * 3600, false)]           // Monday 17:00 is outside [9, 17)

@@ -5,7 +5,7 @@ namespace Neuro.Benchmarks.Autoscaling;
 
 /// <summary>
 /// forecast [--rates FILE] [--test-days 4] [--horizon 600] [--trainer lightgbm|fasttree] [--additive]
-///          [--start-dow 0] [--plot PNG] [--csv FILE]
+///          [--start-dow 0] [--plot PNG] [--csv FILE] [--noise-floor]
 /// Rolling-origin evaluation of the forecasters on any two-column rate file (window_start_s,requests_per_s).
 /// </summary>
 public static class ForecastCommand
@@ -32,6 +32,14 @@ public static class ForecastCommand
         Console.WriteLine("| method | MAE (req/s) | MAPE % | points |");
         Console.WriteLine("|---|---:|---:|---:|");
         foreach (var s in ev.Scores) Console.WriteLine($"| {s.Method} | {s.Mae:F2} | {s.MapePercent:F2} | {s.Points} |");
+        if (a.Flag("noise-floor"))
+        {
+            // hindsight references, not forecasts (see NoiseFloor): how low MAPE can go on this series
+            Console.WriteLine();
+            Console.WriteLine("| hindsight reference (not a forecast) | MAE (req/s) | MAPE % | points |");
+            Console.WriteLine("|---|---:|---:|---:|");
+            foreach (var s in NoiseFloor.Evaluate(series, ev, opts.GapFraction)) Console.WriteLine($"| {s.Method} | {s.Mae:F2} | {s.MapePercent:F2} | {s.Points} |");
+        }
 
         if (a.Get("csv") is { } csv)
         {
@@ -47,7 +55,7 @@ public static class ForecastCommand
             var xs = Enumerable.Range(ev.FirstTarget, series.Count - ev.FirstTarget).Select(j => series.Times[j] / 86400.0).ToArray();
             double[] Sel(double[] v) => Enumerable.Range(ev.FirstTarget, series.Count - ev.FirstTarget).Select(j => v[j]).ToArray();
             var act = plt.Add.ScatterLine(xs, Sel(series.Values)); act.LegendText = "actual"; act.LineWidth = 2; act.Color = ScottPlot.Colors.Black; act.MarkerSize = 0;
-            foreach (var (m, c) in new[] { ("ours-blend", ScottPlot.Colors.Red), ("seed-blend", ScottPlot.Colors.Blue), ("seasonal-naive-day", ScottPlot.Colors.Gray) })
+            foreach (var (m, c) in new[] { ("ours-hedge", ScottPlot.Colors.Green), ("ours-blend", ScottPlot.Colors.Red), ("seed-blend", ScottPlot.Colors.Blue), ("seasonal-naive-day", ScottPlot.Colors.Gray) })
             {
                 var sc = ev.Scores.First(x => x.Method == m);
                 var l = plt.Add.ScatterLine(xs, Sel(ev.Forecasts[m].ToArray())); l.LegendText = $"{m} (MAPE {sc.MapePercent:F1}%)"; l.Color = c; l.MarkerSize = 0; l.LineWidth = 1;
