@@ -55,6 +55,7 @@ public static class PoolScaling
                 SloMissTarget = 0,
                 UseMeasuredPrefillLoad = false,
                 TargetPrefillUtilization = 0.65,
+                ScaleDownHeadroomSigma = 0,
             }),
             "seed-queue" => new QueueBasedScaler(bounds),
             _ => null,

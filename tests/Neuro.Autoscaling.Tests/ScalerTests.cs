@@ -237,6 +237,30 @@ public class QueueingSizingTests
     }
 
     [Fact]
+    public void Scale_down_keeps_headroom_for_the_demand_of_the_next_cold_start()
+    {
+        // 40 req/s of 0.25 s prefills (10 replicas of work), then the demand drops to 5.8 replicas of work for good
+        var hi = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 20, ArrivalRatePerSecond = 40, PrefillTokensPerSecond = 10_000 };
+        var lo = hi with { ArrivalRatePerSecond = 23.2, PrefillTokensPerSecond = 5800 };
+        int Settle(double sigma)
+        {
+            var s = new TokenAwareScaler(Q() with { ScaleDownHeadroomSigma = sigma, ScaleDownWindowSeconds = 60, ColdStartSeconds = 60, MaxScaleDownFraction = 1 });
+            var n = s.Decide(hi).DesiredReplicas;
+            for (var i = 2; i <= 20; i++) n = s.Decide(lo with { NowSeconds = 15 * i, ReadyReplicas = n }).DesiredReplicas;
+            return n;
+        }
+        var bare = TokenAwareScaler.ReplicasForWaitTail(5.8, 0.25, 1, 0.01);
+        Assert.Equal(bare, Settle(0));
+        // one σ of the work rate over 60 s: √(5.8 · 2 · 0.25 / 60) ≈ 0.22 replicas of work on top of 5.8 — one replica more here
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(5.8 + Math.Sqrt(5.8 * 2 * 0.25 / 60), 0.25, 1, 0.01), Settle(1));
+        Assert.True(Settle(1) > bare);
+        Assert.True(Settle(3) >= Settle(1));
+        // scale-up is not delayed by it: the first decision at high demand is the plain queueing count
+        var up = new TokenAwareScaler(Q() with { ScaleDownHeadroomSigma = 3 }).Decide(hi with { ReadyReplicas = 1 });
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(10, 0.25, 1, 0.01), up.DesiredReplicas);
+    }
+
+    [Fact]
     public void Spikes_and_flapping_demand_keep_the_bounds_and_do_not_flap_the_pool()
     {
         var s = new TokenAwareScaler(Q(max: 12) with { ScaleDownWindowSeconds = 120 });

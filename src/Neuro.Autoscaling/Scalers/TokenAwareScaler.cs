@@ -34,6 +34,9 @@ public sealed record TokenAwareOptions
     public double GuardFraction { get; init; } = 0.8;
     /// <summary>Scale-down stabilisation: the desired count is the max raw recommendation over this window.</summary>
     public double ScaleDownWindowSeconds { get; init; } = 120;
+    /// <summary>Scale down only to a count that would still hold the wait tail if the prefill demand over the next cold
+    /// start came in this many standard deviations above its mean. 0 = the current demand only.</summary>
+    public double ScaleDownHeadroomSigma { get; init; } = 1;
     /// <summary>At most this share of provisioned replicas is removed per decision (at least one).</summary>
     public double MaxScaleDownFraction { get; init; } = 0.2;
     /// <summary>Warm stand-by pool as a percentage of desired replicas (seed 000's AgentPool prewarmPercent). 0 disables.</summary>
@@ -133,7 +136,16 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         // holds at start-up (as an HPA's does) instead of scaling down on one interval of data.
         if (_history.Count == 0 && !_started) _history.Enqueue((s.NowSeconds, provisioned));
         _started = true;
-        _history.Enqueue((s.NowSeconds, raw));
+        // What the scale-down stabilisation remembers: the count that still holds the wait tail if the demand over the next
+        // cold-start horizon H comes in σ standard deviations high (Poisson arrivals, exponential service: the work rate
+        // over H has variance a·2S/H) — a replica given back now cannot be back sooner than H.
+        var keep = raw;
+        if (options.ScaleDownHeadroomSigma > 0 && svc > 0)
+        {
+            var upper = offered + options.ScaleDownHeadroomSigma * Math.Sqrt(offered * 2 * svc / Math.Max(1, options.ColdStartSeconds));
+            keep = Math.Max(raw, options.Bounds.Clamp((int)Math.Ceiling(PrefillReplicas(upper, svc) - 1e-9)));
+        }
+        _history.Enqueue((s.NowSeconds, keep));
         while (_history.Count > 0 && _history.Peek().T < s.NowSeconds - options.ScaleDownWindowSeconds) _history.Dequeue();
         burst = options.Bounds.Clamp(burst);
         if (burst > raw) { raw = burst; reason = $"backlog {s.TokensInQueue} tok over {lead:F0}s lead → {needBurst:F2}; " + reason; }

@@ -29,7 +29,8 @@ public static class AutoscaleCommand
         Warmup = a.Double("warmup", Warmup);
         Initial = a.Get("initial") is { } ini ? int.Parse(ini) : null;
         OursUtil = a.Double("ours-util", OursUtil);
-        OursDownWindow = a.Double("ours-down-window", OursDownWindow);
+        OursDownWindow = a.Get("ours-down-window") is { } dw ? double.Parse(dw, System.Globalization.CultureInfo.InvariantCulture) : null;
+        OursSigma = a.Double("ours-sigma", OursSigma);
         OursMiss = a.Double("ours-miss", OursMiss);
         int? maxRows = a.Get("max-rows") is { } mr ? int.Parse(mr) : null;
         Console.WriteLine($"# autoscale: service model '{model.Name}' ({Path.GetFileName(modelPath)}), {model.GpusPerReplica} GPUs/replica, " +
@@ -77,14 +78,18 @@ public static class AutoscaleCommand
     /// <summary>Modelled per-request probability of waiting past the queueing budget that ours sizes for (--ours-miss).</summary>
     public static double OursMiss { get; set; } = 0.002;
 
-    /// <summary>Scale-down stabilisation window of ours, seconds (--ours-down-window).</summary>
-    public static double OursDownWindow { get; set; } = 120;
+    /// <summary>Scale-down stabilisation window of ours, seconds (--ours-down-window); default: the cold start, the horizon
+    /// over which a replica given back cannot return.</summary>
+    public static double? OursDownWindow { get; set; }
+
+    /// <summary>Demand headroom (standard deviations over the cold-start horizon) ours keeps when scaling down (--ours-sigma).</summary>
+    public static double OursSigma { get; set; } = 1;
 
     public static TokenAwareOptions Ours(ServiceModel m, ReplicaCapacity cap, double budget, bool forecast) => new()
     {
         Capacity = cap, QueueDelayBudgetSeconds = budget, UseForecast = forecast, TargetPrefillUtilization = OursUtil,
         SloMissTarget = OursMiss,
-        ScaleDownWindowSeconds = OursDownWindow,
+        ScaleDownWindowSeconds = OursDownWindow ?? m.ColdStartSeconds, ScaleDownHeadroomSigma = OursSigma,
         ColdStartSeconds = m.ColdStartSeconds, WarmStartSeconds = m.WarmStartSeconds,
     };
 
