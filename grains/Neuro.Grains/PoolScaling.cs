@@ -49,6 +49,13 @@ public static class PoolScaling
                 DemandWindowSeconds = settings.WindowSeconds,
                 ScaleDownWindowSeconds = settings.ScaleDownWindowSeconds,
                 PrewarmPercent = spec.PrewarmPercent,
+                // Agent tasks have no prefill phase (capacity above is effectively unbounded) and the pool's busy share
+                // counts occupied agent slots, not prefill compute: size on the decode/agent-time side and the guard,
+                // as before the queueing view of prefill was added.
+                SloMissTarget = 0,
+                UseMeasuredPrefillLoad = false,
+                TargetPrefillUtilization = 0.65,
+                ScaleDownHeadroomSigma = 0,
             }),
             "seed-queue" => new QueueBasedScaler(bounds),
             _ => null,

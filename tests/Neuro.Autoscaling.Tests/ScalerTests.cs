@@ -11,6 +11,8 @@ public class TokenAwareScalerTests
     {
         Capacity = Cap, Bounds = new(min, max), TargetPrefillUtilization = 0.5, TargetMemoryUtilization = 1.0,
         ColdStartSeconds = 60, WarmStartSeconds = 5, DemandWindowSeconds = 1, PrewarmPercent = prewarm, UseForecast = forecast,
+        // these tests pin the token/utilisation arithmetic; the queueing view has its own tests below
+        SloMissTarget = 0, UseMeasuredPrefillLoad = false,
     };
 
     [Fact]
@@ -120,6 +122,163 @@ public class TokenAwareScalerTests
         var snap = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 1, ArrivalRatePerSecond = 1, PrefillTokensPerSecond = 500, MeanContextTokens = 500, ForecastRatePerSecond = 6, ForecastHorizonSeconds = 75 };
         Assert.Equal(1, new TokenAwareScaler(Opts()).Decide(snap).DesiredReplicas);
         Assert.Equal(6, new TokenAwareScaler(Opts(forecast: true)).Decide(snap).DesiredReplicas);   // 6 req/s x 500 tok / 500
+    }
+}
+
+public class QueueingSizingTests
+{
+    private static readonly ReplicaCapacity Cap = new(1000, 1000, 100_000_000, 0.001);
+    private static TokenAwareOptions Q(double miss = 0.01, double budget = 1, int max = 64) => new()
+    {
+        Capacity = Cap, Bounds = new(0, max), QueueDelayBudgetSeconds = budget, SloMissTarget = miss, TargetPrefillUtilization = 0.95,
+        DemandWindowSeconds = 1, PrewarmPercent = 0,
+    };
+
+    /// <summary>Tail of the modelled wait, computed here independently from the M/M/c stationary distribution.</summary>
+    private static double Tail(int c, double a, double t, double s)
+    {
+        double sum = 0, term = 1;
+        for (var k = 0; k < c; k++) { sum += term; term *= a / (k + 1); }
+        var wait = term * c / (c - a);              // a^c/c! · c/(c−a)
+        return wait / (sum + wait) * Math.Exp(-(c - a) * t / s);
+    }
+
+    [Theory]
+    [InlineData(0.5, 0.2, 1.0, 0.01)]
+    [InlineData(1.6, 0.29, 1.7, 0.002)]
+    [InlineData(12.0, 3.4, 3.0, 0.002)]
+    [InlineData(40.0, 1.0, 0.5, 0.05)]
+    public void Replicas_for_the_wait_tail_are_the_smallest_count_meeting_the_target(double a, double s, double t, double eps)
+    {
+        var c = TokenAwareScaler.ReplicasForWaitTail(a, s, t, eps);
+        Assert.True(c > a);
+        Assert.True(Tail(c, a, t, s) <= eps + 1e-12);
+        if (c - 1 > a) Assert.True(Tail(c - 1, a, t, s) > eps);
+        Assert.Equal(Tail(c, a, t, s), TokenAwareScaler.ErlangC(c, a) * Math.Exp(-(c - a) * t / s), 9);
+    }
+
+    [Fact]
+    public void Erlang_c_matches_the_single_server_case_and_saturates()
+    {
+        Assert.Equal(0.3, TokenAwareScaler.ErlangC(1, 0.3), 12);    // M/M/1: P(wait) = ρ
+        Assert.Equal(1.0, TokenAwareScaler.ErlangC(2, 2.5));
+        Assert.Equal(0, TokenAwareScaler.ErlangC(3, 0));
+        Assert.Equal(0, TokenAwareScaler.ReplicasForWaitTail(0, 1, 1, 0.01));
+    }
+
+    [Fact]
+    public void Tighter_target_shorter_budget_or_more_load_never_need_fewer_replicas()
+    {
+        var prev = 0;
+        for (var a = 0.1; a < 30; a += 0.7)
+        {
+            var c = TokenAwareScaler.ReplicasForWaitTail(a, 1, 1, 0.01);
+            Assert.True(c >= prev); prev = c;
+            Assert.True(TokenAwareScaler.ReplicasForWaitTail(a, 1, 1, 0.001) >= c);
+            Assert.True(TokenAwareScaler.ReplicasForWaitTail(a, 1, 0.3, 0.01) >= c);
+        }
+    }
+
+    [Fact]
+    public void Large_pools_run_hotter_than_small_ones_for_the_same_wait_tail()
+    {
+        // square-root staffing: the headroom grows like √load, so planned utilisation rises with load
+        double Util(double a) => a / TokenAwareScaler.ReplicasForWaitTail(a, 1, 1, 0.01);
+        Assert.True(Util(1) < Util(10));
+        Assert.True(Util(10) < Util(100));
+    }
+
+    [Fact]
+    public void Scaler_sizes_prefill_from_the_queueing_view_with_its_service_time()
+    {
+        // 8 req/s of 500-token prompts: 4000 tok/s over 1000 tok/s = 4 replicas of work, 0.5 s each
+        var snap = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 4, ArrivalRatePerSecond = 8, PrefillTokensPerSecond = 4000, MeanContextTokens = 500 };
+        var d = new TokenAwareScaler(Q()).Decide(snap);
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(4, 0.5, 1, 0.01), d.DesiredReplicas);
+        Assert.True(d.DesiredReplicas > 4);
+        // same token rate in 10x fewer, 10x longer prompts: each waiter blocks a replica 10x longer → more headroom
+        var lumpy = new TokenAwareScaler(Q()).Decide(snap with { ArrivalRatePerSecond = 0.8, MeanContextTokens = 5000 });
+        Assert.True(lumpy.DesiredReplicas > d.DesiredReplicas);
+    }
+
+    [Fact]
+    public void Measured_prefill_busy_time_counts_when_it_exceeds_the_token_estimate()
+    {
+        // tokens say 2 replicas of work, the engines were busy 90% of 5 replicas (long prompts cost more per token)
+        var snap = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 5, ArrivalRatePerSecond = 4, PrefillTokensPerSecond = 2000, PrefillBusyFraction = 0.9 };
+        var measured = new TokenAwareScaler(Q()).Decide(snap).DesiredReplicas;
+        var tokensOnly = new TokenAwareScaler(Q() with { UseMeasuredPrefillLoad = false }).Decide(snap).DesiredReplicas;
+        Assert.True(measured > tokensOnly);
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(4.5, 4.5 / 4, 1, 0.01), measured);
+    }
+
+    [Fact]
+    public void No_arrivals_means_no_queueing_headroom()
+    {
+        var d = new TokenAwareScaler(Q()).Decide(new ScalingSnapshot { NowSeconds = 15 });
+        Assert.Equal(0, d.DesiredReplicas);
+    }
+
+    [Fact]
+    public void Backlog_burst_capacity_is_released_without_waiting_for_the_stabilisation_window()
+    {
+        var s = new TokenAwareScaler(Q() with { ScaleDownWindowSeconds = 300, MaxScaleDownFraction = 1, WarmStartSeconds = 10 });
+        var steady = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 3, WarmReplicas = 1, ArrivalRatePerSecond = 4, PrefillTokensPerSecond = 2000 };
+        var baseCount = s.Decide(steady).DesiredReplicas;
+        var burst = s.Decide(steady with { NowSeconds = 30, ReadyReplicas = baseCount, QueueDepth = 50, TokensInQueue = 100_000 });
+        Assert.True(burst.DesiredReplicas >= baseCount + 5);   // 100k tokens over a 10 s warm start = 10 replicas of work
+        Assert.Contains("backlog", burst.Reason);
+        var after = s.Decide(steady with { NowSeconds = 45, ReadyReplicas = burst.DesiredReplicas });
+        Assert.Equal(baseCount, after.DesiredReplicas);
+        // a rise of the steady demand is different: it is held for the window
+        var t = new TokenAwareScaler(Q() with { ScaleDownWindowSeconds = 300, MaxScaleDownFraction = 1 });
+        var hi = t.Decide(steady with { PrefillTokensPerSecond = 8000, ArrivalRatePerSecond = 16 }).DesiredReplicas;
+        Assert.Equal(hi, t.Decide(steady with { NowSeconds = 45, ReadyReplicas = hi }).DesiredReplicas);
+    }
+
+    [Fact]
+    public void Scale_down_keeps_headroom_for_the_demand_of_the_next_cold_start()
+    {
+        // 40 req/s of 0.25 s prefills (10 replicas of work), then the demand drops to 5.8 replicas of work for good
+        var hi = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 20, ArrivalRatePerSecond = 40, PrefillTokensPerSecond = 10_000 };
+        var lo = hi with { ArrivalRatePerSecond = 23.2, PrefillTokensPerSecond = 5800 };
+        int Settle(double sigma)
+        {
+            var s = new TokenAwareScaler(Q() with { ScaleDownHeadroomSigma = sigma, ScaleDownWindowSeconds = 60, ColdStartSeconds = 60, MaxScaleDownFraction = 1 });
+            var n = s.Decide(hi).DesiredReplicas;
+            for (var i = 2; i <= 20; i++) n = s.Decide(lo with { NowSeconds = 15 * i, ReadyReplicas = n }).DesiredReplicas;
+            return n;
+        }
+        var bare = TokenAwareScaler.ReplicasForWaitTail(5.8, 0.25, 1, 0.01);
+        Assert.Equal(bare, Settle(0));
+        // one σ of the work rate over 60 s: √(5.8 · 2 · 0.25 / 60) ≈ 0.22 replicas of work on top of 5.8 — one replica more here
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(5.8 + Math.Sqrt(5.8 * 2 * 0.25 / 60), 0.25, 1, 0.01), Settle(1));
+        Assert.True(Settle(1) > bare);
+        Assert.True(Settle(3) >= Settle(1));
+        // scale-up is not delayed by it: the first decision at high demand is the plain queueing count
+        var up = new TokenAwareScaler(Q() with { ScaleDownHeadroomSigma = 3 }).Decide(hi with { ReadyReplicas = 1 });
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(10, 0.25, 1, 0.01), up.DesiredReplicas);
+    }
+
+    [Fact]
+    public void Spikes_and_flapping_demand_keep_the_bounds_and_do_not_flap_the_pool()
+    {
+        var s = new TokenAwareScaler(Q(max: 12) with { ScaleDownWindowSeconds = 120 });
+        var provisioned = 1; var changes = 0;
+        for (var i = 1; i <= 60; i++)
+        {
+            var hi = i % 2 == 1;   // a spike first, then alternating every tick
+            var d = s.Decide(new ScalingSnapshot
+            {
+                NowSeconds = 15 * i, ReadyReplicas = provisioned,
+                ArrivalRatePerSecond = hi ? 40 : 2, PrefillTokensPerSecond = hi ? 40_000 : 2000,   // 40 vs 2 replicas of work
+            });
+            Assert.InRange(d.DesiredReplicas, 0, 12);
+            if (d.DesiredReplicas != provisioned) changes++;
+            provisioned = d.DesiredReplicas;
+        }
+        Assert.Equal(12, provisioned);
+        Assert.Equal(1, changes);
     }
 }
 

@@ -114,6 +114,34 @@ public class SimulatorTests
     }
 
     [Fact]
+    public void Work_bound_is_below_every_scalers_billed_gpu_hours_and_the_per_window_fluid_estimate_is_not_a_bound()
+    {
+        // 16 one-second prefills (1000 tokens at 1 ms/token, no fixed cost) 0.9 s apart: 16 s of work in the first 15-s window.
+        var m = M with { PrefillFixedSeconds = 0, DecodeSecondsPerToken = 0.01, TtftSloSeconds = 3, MaxSequences = 256 };
+        var trace = Enumerable.Range(0, 16).Select(k => new TraceRequest(k * 0.9, 1000, 1)).ToList();
+        var oracle = HindsightOracle.Run(m, trace, 15, 0.99);
+        var one = new Simulator(m, trace, new SimulationOptions { InitialReplicas = 1 }).Run(new Fixed(1));
+        Assert.Equal(1.0, one.SloAttainment);                     // one replica serves all within the SLO (waits ≤ 1.5 s)...
+        Assert.True(one.GpuHours < oracle.FluidGpuHours);         // ...for less than the per-window estimate (2 windows of 2 + 1)
+        Assert.True(one.GpuHours >= oracle.WorkBoundGpuHours - 1e-12);
+        Assert.Equal(16.0 / 3600, oracle.WorkBoundGpuHours, 9);   // = the prefill seconds: the binding resource here
+
+        // on a bursty Poisson-like trace no scaler, at any attainment, bills less than the work bound
+        var rng = new Random(7); var t = 0.0;
+        var bursty = new List<TraceRequest>();
+        while (t < 900) { t += -Math.Log(1 - rng.NextDouble()) / (t % 300 < 100 ? 6 : 1.5); bursty.Add(new TraceRequest(t, 100 + rng.Next(900), 1 + rng.Next(200))); }
+        var bound = HindsightOracle.WorkBound(m, bursty, 120);
+        var cap = new ReplicaCapacity(m.PrefillTokensPerSecond(550), m.MaxSequences, m.KvCacheTokens, m.DecodeSecondsPerToken);
+        foreach (var scaler in new IScaler[] { new Fixed(1), new Fixed(6), new TokenAwareScaler(new TokenAwareOptions { Capacity = cap }),
+                     HpaScaler.Utilization(0.7, new HpaScaler.Options { Bounds = new(1, 64) }), new QueueBasedScaler(new ReplicaBounds(1, 64)) })
+        {
+            var r = new Simulator(m, bursty, new SimulationOptions { InitialReplicas = 1, WarmupSeconds = 120 }).Run(scaler);
+            Assert.True(r.GpuHours >= bound - 1e-12, $"{scaler.Name}: {r.GpuHours} < {bound}");
+        }
+        Assert.True(HindsightOracle.Run(m, bursty, 15, 0.99, warmupSeconds: 120).Simulated.GpuHours >= bound);
+    }
+
+    [Fact]
     public void Ours_on_a_step_load_meets_the_slo_with_fewer_gpu_hours_than_static_peak()
     {
         var trace = new List<TraceRequest>();

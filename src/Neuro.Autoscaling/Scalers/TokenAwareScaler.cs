@@ -15,8 +15,13 @@ public sealed record TokenAwareOptions
     /// <summary>Part of the TTFT SLO allowed for queueing before prefill starts (seconds); the guard protects it.
     /// (TTFT = queueing + own prefill time; the prefill part is not something replicas can shorten.)</summary>
     public double QueueDelayBudgetSeconds { get; init; } = 1.0;
-    /// <summary>Planned prefill utilisation (headroom for Poisson bursts).</summary>
-    public double TargetPrefillUtilization { get; init; } = 0.65;
+    /// <summary>Highest prefill utilisation ever planned. With <see cref="SloMissTarget"/> &gt; 0 the queueing model usually
+    /// asks for more headroom than this; with it 0 this alone sizes the pool (plain utilisation target).</summary>
+    public double TargetPrefillUtilization { get; init; } = 0.9;
+    /// <summary>Queueing view of the TTFT SLO: the pool is sized so that the modelled probability that a request waits
+    /// longer than <see cref="QueueDelayBudgetSeconds"/> before its prefill starts is at most this (Erlang C, M/M/c:
+    /// arrivals Poisson at the measured rate, service = the mean prefill seconds per request). 0 disables it.</summary>
+    public double SloMissTarget { get; init; } = 0.002;
     /// <summary>Planned batch-slot / KV utilisation.</summary>
     public double TargetMemoryUtilization { get; init; } = 0.85;
     /// <summary>Seconds a new replica needs to serve from a cold start / from the warm pool. Capacity added now only helps
@@ -29,26 +34,37 @@ public sealed record TokenAwareOptions
     public double GuardFraction { get; init; } = 0.8;
     /// <summary>Scale-down stabilisation: the desired count is the max raw recommendation over this window.</summary>
     public double ScaleDownWindowSeconds { get; init; } = 120;
+    /// <summary>Scale down only to a count that would still hold the wait tail if the prefill demand over the next cold
+    /// start came in this many standard deviations above its mean. 0 = the current demand only.</summary>
+    public double ScaleDownHeadroomSigma { get; init; } = 1;
     /// <summary>At most this share of provisioned replicas is removed per decision (at least one).</summary>
     public double MaxScaleDownFraction { get; init; } = 0.2;
     /// <summary>Warm stand-by pool as a percentage of desired replicas (seed 000's AgentPool prewarmPercent). 0 disables.</summary>
     public double PrewarmPercent { get; init; } = 20;
+    /// <summary>Also take the measured prefill busy time (busy fraction × ready replicas) as the offered load when it is
+    /// higher than the token estimate (long prompts cost more per token: the attention term).</summary>
+    public bool UseMeasuredPrefillLoad { get; init; } = true;
     /// <summary>Use the snapshot's forecast (predictive lead) when present.</summary>
     public bool UseForecast { get; init; }
 }
 
 /// <summary>
-/// Ours: demand in tokens, not requests. Prefill work = prompt tokens/s (plus the queued backlog to drain before the
-/// SLO) over per-replica prefill throughput; decode/memory work = concurrent sequences and KV tokens from the
-/// arrival rate, output length and per-token decode time (Little's law). A TTFT-SLO guard adds replicas when the
-/// p95 or the oldest waiter approaches the SLO; scale-up is immediate, scale-down is stabilised (max over a window,
-/// bounded step) so a flapping input does not flap the pool. Keeps a warm pool of <c>PrewarmPercent</c> and
-/// activates on the first request at zero.
+/// Ours: demand in tokens, not requests. Prefill: the offered load in replicas of work (prompt tokens/s over per-replica
+/// prefill throughput, or the measured prefill busy time when higher) is turned into a replica count by a queueing
+/// view of the TTFT SLO — the smallest pool whose modelled probability of a wait beyond the queueing budget is at most
+/// <see cref="TokenAwareOptions.SloMissTarget"/> (Erlang C), so small pools keep more relative headroom than large
+/// ones. Decode/memory: concurrent sequences and KV tokens from the arrival rate, output length and per-token decode
+/// time (Little's law). The queued backlog is planned over the lead time of new capacity (a warm start when a stand-by
+/// exists, else a cold start) and is a burst term: it scales up at once but is not remembered by the scale-down
+/// stabilisation, so the capacity returns to the warm pool once the backlog is drained. A TTFT guard adds replicas
+/// when waits exceed the budget under saturation. Scale-up is immediate; scale-down goes to the largest steady
+/// recommendation of the last window, at most a share per decision, so a flapping input does not flap the pool.
+/// Keeps a warm pool of <c>PrewarmPercent</c> and activates on the first request at zero.
 /// </summary>
 public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = null) : IScaler
 {
     private readonly Queue<(double T, int Raw)> _history = new();
-    private readonly Queue<(double T, double Tokens, double Rate)> _demand = new();
+    private readonly Queue<(double T, double Tokens, double Rate, double Busy)> _demand = new();
     private bool _started;
 
     public string Name { get; } = name ?? (options.UseForecast ? "ours+forecast" : "ours");
@@ -58,14 +74,24 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
     {
         var cap = options.Capacity;
         var provisioned = s.ProvisionedReplicas;
-        _demand.Enqueue((s.NowSeconds, s.PrefillTokensPerSecond, s.ArrivalRatePerSecond));
+        _demand.Enqueue((s.NowSeconds, s.PrefillTokensPerSecond, s.ArrivalRatePerSecond, s.PrefillBusyFraction * s.ReadyReplicas));
         while (_demand.Count > 1 && _demand.Peek().T <= s.NowSeconds - options.DemandWindowSeconds) _demand.Dequeue();
         var prefillRate = _demand.Average(d => d.Tokens);
         var rate = _demand.Average(d => d.Rate);
+        var measuredLoad = _demand.Average(d => d.Busy);
         // Lead time: new capacity serves only after a (warm or cold) start; plan demand + backlog over that horizon.
         var lead = Math.Max(1, s.WarmReplicas > 0 ? options.WarmStartSeconds : options.ColdStartSeconds);
 
-        var needPrefill = (prefillRate * lead + s.TokensInQueue) / (cap.PrefillTokensPerSecond * options.TargetPrefillUtilization * lead);
+        // Offered prefill load in replicas (seconds of prefill work arriving per second) and the backlog, which new
+        // capacity can only help drain after the lead time, so it is spread over that horizon.
+        var offered = prefillRate / cap.PrefillTokensPerSecond;
+        if (options.UseMeasuredPrefillLoad) offered = Math.Max(offered, measuredLoad);
+        var backlogLoad = s.TokensInQueue / (cap.PrefillTokensPerSecond * lead);
+        var svc = rate > 0 && offered > 0 ? offered / rate : 0;   // mean prefill seconds per request
+        var needPrefill = PrefillReplicas(offered, svc);
+        // Burst: the queued backlog on top of the steady demand. It is not remembered by the scale-down
+        // stabilisation: once drained, that capacity goes back to the warm pool (re-added in a warm start).
+        var needBurst = PrefillReplicas(offered + backlogLoad, svc);
         var meanOut = s.MeanOutputTokens > 0 ? s.MeanOutputTokens : 0;
         var meanCtx = s.MeanContextTokens > 0 ? s.MeanContextTokens : (rate > 0 ? prefillRate / rate : 0);
         var decodeSeconds = meanOut * cap.SecondsPerOutputToken;
@@ -74,12 +100,12 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         var needKv = concurrency * (meanCtx + meanOut) / (cap.KvCacheTokens * options.TargetMemoryUtilization);
         var need = Math.Max(needPrefill, Math.Max(needSeq, needKv));
         var reason = needPrefill >= Math.Max(needSeq, needKv)
-            ? $"prefill {prefillRate:F0} tok/s + backlog {s.TokensInQueue} tok → {needPrefill:F2}"
+            ? $"prefill {prefillRate:F0} tok/s ({offered:F2} replicas of work) → {needPrefill:F2}"
             : $"decode {concurrency:F1} seqs, KV → {Math.Max(needSeq, needKv):F2}";
 
         if (options.UseForecast && s.ForecastRatePerSecond is { } f && meanCtx > 0)
         {
-            var needFc = f * meanCtx / (cap.PrefillTokensPerSecond * options.TargetPrefillUtilization);
+            var needFc = PrefillReplicas(f * meanCtx / cap.PrefillTokensPerSecond, svc);
             var fcConc = f * decodeSeconds;
             needFc = Math.Max(needFc, Math.Max(fcConc / (cap.MaxSequences * options.TargetMemoryUtilization),
                 fcConc * (meanCtx + meanOut) / (cap.KvCacheTokens * options.TargetMemoryUtilization)));
@@ -88,6 +114,7 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
 
         var raw = (int)Math.Ceiling(need - 1e-9);
         if (raw == 0 && (s.QueueDepth > 0 || s.InFlightRequests > 0)) { raw = 1; reason = "work present"; }
+        var burst = (int)Math.Ceiling(needBurst - 1e-9);
 
         var budget = options.QueueDelayBudgetSeconds;
         // Guard: waits above the budget while prefill is saturated (not a momentary burst the pool will absorb),
@@ -109,8 +136,19 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         // holds at start-up (as an HPA's does) instead of scaling down on one interval of data.
         if (_history.Count == 0 && !_started) _history.Enqueue((s.NowSeconds, provisioned));
         _started = true;
-        _history.Enqueue((s.NowSeconds, raw));
+        // What the scale-down stabilisation remembers: the count that still holds the wait tail if the demand over the next
+        // cold-start horizon H comes in σ standard deviations high (Poisson arrivals, exponential service: the work rate
+        // over H has variance a·2S/H) — a replica given back now cannot be back sooner than H.
+        var keep = raw;
+        if (options.ScaleDownHeadroomSigma > 0 && svc > 0)
+        {
+            var upper = offered + options.ScaleDownHeadroomSigma * Math.Sqrt(offered * 2 * svc / Math.Max(1, options.ColdStartSeconds));
+            keep = Math.Max(raw, options.Bounds.Clamp((int)Math.Ceiling(PrefillReplicas(upper, svc) - 1e-9)));
+        }
+        _history.Enqueue((s.NowSeconds, keep));
         while (_history.Count > 0 && _history.Peek().T < s.NowSeconds - options.ScaleDownWindowSeconds) _history.Dequeue();
+        burst = options.Bounds.Clamp(burst);
+        if (burst > raw) { raw = burst; reason = $"backlog {s.TokensInQueue} tok over {lead:F0}s lead → {needBurst:F2}; " + reason; }
 
         int desired;
         if (raw >= provisioned) desired = raw;
@@ -126,5 +164,41 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         var warm = options.PrewarmPercent <= 0 ? 0
             : Math.Max(1, (int)Math.Ceiling(options.PrewarmPercent / 100.0 * Math.Max(desired, 1)));
         return new ScalingDecision(desired, reason, warm);
+    }
+
+    /// <summary>Replicas for an offered prefill load (replicas of work): the utilisation cap, and with a miss target the
+    /// queueing view of the TTFT budget.</summary>
+    private double PrefillReplicas(double load, double svc)
+    {
+        var n = load / options.TargetPrefillUtilization;
+        if (options.SloMissTarget > 0 && svc > 0)
+            n = Math.Max(n, ReplicasForWaitTail(load, svc, options.QueueDelayBudgetSeconds, options.SloMissTarget));
+        return n;
+    }
+    /// <summary>
+    /// Smallest c with P(wait &gt; budget) ≤ missTarget in an M/M/c queue with offered load <paramref name="load"/>
+    /// (= arrival rate × mean service seconds) and mean service <paramref name="serviceSeconds"/>:
+    /// P(W &gt; t) = C(c, a) · exp(−(c − a) · t / S), C = Erlang C. Poisson arrivals fit the traces at a 15-s scale; the
+    /// exponential service assumption is conservative for near-constant prompts and optimistic for heavy tails.
+    /// </summary>
+    public static int ReplicasForWaitTail(double load, double serviceSeconds, double budgetSeconds, double missTarget)
+    {
+        if (load <= 0) return 0;
+        if (serviceSeconds <= 0 || missTarget <= 0) return (int)Math.Ceiling(load - 1e-9);
+        for (var c = Math.Max(1, (int)Math.Floor(load) + 1); c < 100_000; c++)
+        {
+            if (ErlangC(c, load) * Math.Exp(-(c - load) * budgetSeconds / serviceSeconds) <= missTarget) return c;
+        }
+        return 100_000;
+    }
+
+    /// <summary>Erlang C (probability an arrival waits) for c servers at offered load a &lt; c, via the stable Erlang B recursion.</summary>
+    public static double ErlangC(int c, double a)
+    {
+        if (a <= 0) return 0;
+        if (c <= a) return 1;
+        double b = 1;
+        for (var k = 1; k <= c; k++) b = a * b / (k + a * b);
+        return c * b / (c - a * (1 - b));
     }
 }

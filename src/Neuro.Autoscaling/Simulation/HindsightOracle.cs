@@ -11,7 +11,12 @@ public sealed class ScheduleScaler(IReadOnlyList<int> schedule, double windowSec
     }
 }
 
-public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHours, int[] Schedule, int Iterations);
+/// <param name="FluidGpuHours">Per-window fluid estimate: Σ over windows of ceil(work arriving in the window / W). Not a
+/// lower bound for every scaler: work may be served in a later window (within its SLO slack), and a long prefill is
+/// charged to its arrival window only.</param>
+/// <param name="WorkBoundGpuHours">A true lower bound on the billed GPU-hours of any scaler in the simulator, whatever its
+/// attainment: see <see cref="HindsightOracle.WorkBound"/>.</param>
+public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHours, int[] Schedule, int Iterations, double WorkBoundGpuHours = 0);
 
 /// <summary>
 /// Hindsight oracle: knows the whole trace, starts replicas instantly and pays only while they are held.
@@ -62,7 +67,39 @@ public static class HindsightOracle
             }
             for (var k = 0; k < n; k++) if (bump[k]) need[k]++;
         }
-        return new OracleResult(sim with { Scaler = "oracle" }, fluid, need, it + 1);
+        return new OracleResult(sim with { Scaler = "oracle" }, fluid, need, it + 1, WorkBound(m, trace, warmupSeconds));
+    }
+
+    /// <summary>
+    /// Lower bound on the billed GPU-hours of any scaler (billing starts at <paramref name="warmupSeconds"/> and runs until
+    /// the last request completes). Every request arriving after the warm-up must be served after it, by billed replicas;
+    /// a replica prefills at most one request at a time, holds at most KvCacheTokens and MaxSequences, and a request is
+    /// resident for at least its unloaded prefill + decode time. So billed replica-seconds ≥ each of: total prefill seconds,
+    /// KV token-seconds / KV capacity, sequence-seconds / max sequences, and the length of the time in which at least one
+    /// such request must be in the system (union of [arrival, arrival + prefill + decode]), because at least one replica
+    /// is held then. No SLO is assumed (it only adds work), so this holds at any attainment.
+    /// </summary>
+    public static double WorkBound(ServiceModel m, IReadOnlyList<TraceRequest> trace, double warmupSeconds)
+    {
+        double prefill = 0, kv = 0, seqs = 0, union = 0, curStart = double.NaN, curEnd = double.NaN;
+        foreach (var t in trace.Where(t => t.ArrivalSeconds >= warmupSeconds).OrderBy(t => t.ArrivalSeconds))
+        {
+            var p = m.PrefillSeconds(t.ContextTokens);
+            var resident = p + Math.Max(0, t.OutputTokens - 1) * m.DecodeSecondsPerToken;
+            prefill += p;
+            kv += Math.Min(m.KvCacheTokens, (double)t.ContextTokens + t.OutputTokens) * resident;  // an oversize request fills a replica alone
+            seqs += resident;
+            var end = t.ArrivalSeconds + resident;
+            if (double.IsNaN(curStart) || t.ArrivalSeconds > curEnd)
+            {
+                if (!double.IsNaN(curStart)) union += curEnd - curStart;
+                curStart = t.ArrivalSeconds; curEnd = end;
+            }
+            else curEnd = Math.Max(curEnd, end);
+        }
+        if (!double.IsNaN(curStart)) union += curEnd - curStart;
+        var replicaSeconds = Math.Max(Math.Max(prefill, union), Math.Max(kv / m.KvCacheTokens, seqs / m.MaxSequences));
+        return replicaSeconds * m.GpusPerReplica / 3600.0;
     }
 
     private static void AddArea(double[] bins, double from, double to, double height, double w)

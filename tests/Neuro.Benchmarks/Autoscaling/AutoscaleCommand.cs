@@ -29,7 +29,9 @@ public static class AutoscaleCommand
         Warmup = a.Double("warmup", Warmup);
         Initial = a.Get("initial") is { } ini ? int.Parse(ini) : null;
         OursUtil = a.Double("ours-util", OursUtil);
-        OursDownWindow = a.Double("ours-down-window", OursDownWindow);
+        OursDownWindow = a.Get("ours-down-window") is { } dw ? double.Parse(dw, System.Globalization.CultureInfo.InvariantCulture) : null;
+        OursSigma = a.Double("ours-sigma", OursSigma);
+        OursMiss = a.Double("ours-miss", OursMiss);
         int? maxRows = a.Get("max-rows") is { } mr ? int.Parse(mr) : null;
         Console.WriteLine($"# autoscale: service model '{model.Name}' ({Path.GetFileName(modelPath)}), {model.GpusPerReplica} GPUs/replica, " +
                           $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}");
@@ -51,7 +53,8 @@ public static class AutoscaleCommand
         var cap = new ReplicaCapacity(m.PrefillTokensPerSecond(meanCtx), m.MaxSequences, m.KvCacheTokens, m.DecodeSecondsPerToken);
         // per-replica request capacity a user of the seed's rule would calibrate offline: the tighter of prefill and decode bounds
         var reqPerReplica = Math.Min(1 / m.PrefillSeconds((int)meanCtx), m.MaxSequences / (meanOut * m.DecodeSecondsPerToken));
-        var budget = Math.Max(0.5, m.TtftSloSeconds - m.PrefillSeconds((int)meanCtx));
+        // queueing budget of the mean request under the SLO definition: SLO(mean prompt) − its unloaded prefill time
+        var budget = Math.Max(0.5, m.SloFor((int)meanCtx) - m.PrefillSeconds((int)meanCtx));
         return
         [
             new TokenAwareScaler(Ours(m, cap, budget, false)),
@@ -70,15 +73,23 @@ public static class AutoscaleCommand
     public static int? Initial { get; set; }
 
     /// <summary>Planned prefill utilisation of ours (--ours-util).</summary>
-    public static double OursUtil { get; set; } = 0.65;
+    public static double OursUtil { get; set; } = 0.9;
 
-    /// <summary>Scale-down stabilisation window of ours, seconds (--ours-down-window).</summary>
-    public static double OursDownWindow { get; set; } = 120;
+    /// <summary>Modelled per-request probability of waiting past the queueing budget that ours sizes for (--ours-miss).</summary>
+    public static double OursMiss { get; set; } = 0.002;
+
+    /// <summary>Scale-down stabilisation window of ours, seconds (--ours-down-window); default: the cold start, the horizon
+    /// over which a replica given back cannot return.</summary>
+    public static double? OursDownWindow { get; set; }
+
+    /// <summary>Demand headroom (standard deviations over the cold-start horizon) ours keeps when scaling down (--ours-sigma).</summary>
+    public static double OursSigma { get; set; } = 1;
 
     public static TokenAwareOptions Ours(ServiceModel m, ReplicaCapacity cap, double budget, bool forecast) => new()
     {
-        Capacity = cap, QueueDelayBudgetSeconds = Math.Min(1.0, budget), UseForecast = forecast, TargetPrefillUtilization = OursUtil,
-        ScaleDownWindowSeconds = OursDownWindow,
+        Capacity = cap, QueueDelayBudgetSeconds = budget, UseForecast = forecast, TargetPrefillUtilization = OursUtil,
+        SloMissTarget = OursMiss,
+        ScaleDownWindowSeconds = OursDownWindow ?? m.ColdStartSeconds, ScaleDownHeadroomSigma = OursSigma,
         ColdStartSeconds = m.ColdStartSeconds, WarmStartSeconds = m.WarmStartSeconds,
     };
 
@@ -110,7 +121,7 @@ public static class AutoscaleCommand
         }
         results.Add(oracle.Simulated);
         var og = oracle.Simulated.GpuHours;
-        Console.WriteLine($"initial replicas {initial}, first {Warmup:F0} s not scored or billed ({results[0].Requests} requests scored); oracle: {oracle.Iterations} repair iterations, fluid bound {oracle.FluidGpuHours:F1} GPU-h");
+        Console.WriteLine($"initial replicas {initial}, first {Warmup:F0} s not scored or billed ({results[0].Requests} requests scored); oracle: {oracle.Iterations} repair iterations, per-window fluid estimate {oracle.FluidGpuHours:F1} GPU-h, work lower bound {oracle.WorkBoundGpuHours:F2} GPU-h");
         Console.WriteLine();
         Console.WriteLine("| scaler | TTFT-SLO attainment | TTFT p50 / p95 / p99 (s) | E2E p95 (s) | GPU-hours | × oracle | warm stand-by h | cost ($) | max replicas | scale changes |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
