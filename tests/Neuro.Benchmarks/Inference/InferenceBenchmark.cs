@@ -166,21 +166,21 @@ public static class InferenceBenchmark
         var rawCpu = new List<double>();
         var idleCpu = new List<double>();
 
-        // Warm-up to steady state: the first stream loads the model; then short streams until the silo's tiered JIT has
+        // Warm-up to steady state: the first stream loads the model; then more streams until the silo's tiered JIT has
         // gone quiet, because each request path runs only a few times per stream and dynamic PGO recompiles a method up
         // to three times — measured straight after start the JIT thread takes a core's share from the decode loop.
         var sessions = 0;
         await StreamAsync(tokens);
         var quiet = 0;
         var warmups = 1;
-        while (warmups < maxWarmups && quiet < 5)
+        while (warmups < maxWarmups && quiet < 3)
         {
             var jit0 = JitCpu(silo.ProcessId);
-            await StreamAsync(8);
+            await StreamAsync(tokens); // the same streams as measured, so every path they take is warm
             warmups++;
             quiet = JitSince(silo.ProcessId, jit0) < 5 ? quiet + 1 : 0;
         }
-        Console.WriteLine($"warm-up: {warmups} streams (the first of {tokens} tokens, then 8-token ones until the silo's background JIT was quiet for 5 in a row)");
+        Console.WriteLine($"warm-up: {warmups} streams of {tokens} tokens (until the silo's background JIT was quiet for 3 in a row, at most {maxWarmups})");
         var threads0 = ThreadCpu(silo.ProcessId);
         var jitBefore = JitCpu(silo.ProcessId);
         for (var r = 0; r < reps; r++)
