@@ -29,6 +29,6 @@ internal sealed class CliArgs
             var p = Path.Combine(dir.FullName, relative);
             if (File.Exists(p)) return p;
         }
-        throw new FileNotFoundException(relative);
+        throw new FileNotFoundException($"{relative} not found in the working folder or any folder above it (pass the path explicitly)", relative);
     }
 }

@@ -13,7 +13,7 @@ public static class ForecastCommand
     public static int Run(string[] argv)
     {
         var a = new CliArgs(argv);
-        var path = a.Get("rates") ?? "/work/shared/data/rates/servegen_language_m-mid.csv";
+        var path = a.Get("rates") ?? CliArgs.Locate("shared/data/rates/servegen_language_m-mid.csv"); // the shared folder beside the clone
         var series = RateSeries.Load(path);
         var opts = new ForecastEvalOptions
         {
