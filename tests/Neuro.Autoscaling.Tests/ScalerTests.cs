@@ -132,6 +132,8 @@ public class QueueingSizingTests
     {
         Capacity = Cap, Bounds = new(0, max), QueueDelayBudgetSeconds = budget, SloMissTarget = miss, TargetPrefillUtilization = 0.95,
         DemandWindowSeconds = 1, PrewarmPercent = 0,
+        // these tests pin the uncalibrated queueing view; the calibration has its own tests
+        QueueingCalibrationWindowSeconds = 0,
     };
 
     /// <summary>Tail of the modelled wait, computed here independently from the M/M/c stationary distribution.</summary>
@@ -258,6 +260,68 @@ public class QueueingSizingTests
         // scale-up is not delayed by it: the first decision at high demand is the plain queueing count
         var up = new TokenAwareScaler(Q() with { ScaleDownHeadroomSigma = 3 }).Decide(hi with { ReadyReplicas = 1 });
         Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(10, 0.25, 1, 0.01), up.DesiredReplicas);
+    }
+
+    [Fact]
+    public void Queued_probability_is_erlang_c_times_utilisation_from_the_stationary_distribution()
+    {
+        // independent: P(N > c) of M/M/c from the birth-death stationary distribution
+        foreach (var (c, a) in new[] { (1, 0.5), (3, 1.5), (10, 7.0) })
+        {
+            double sum = 0, term = 1;
+            for (var k = 0; k < c; k++) { sum += term; term *= a / (k + 1); }
+            var rho = a / c;
+            var atLeastC = term / (1 - rho);                // Σ_{n≥c} a^c/c! ρ^(n−c)
+            var aboveC = term * rho / (1 - rho);            // Σ_{n>c}
+            Assert.Equal(aboveC / (sum + atLeastC), TokenAwareScaler.QueuedProbability(c, a), 9);
+        }
+        Assert.Equal(1, TokenAwareScaler.QueuedProbability(2, 2.5));
+    }
+
+    [Fact]
+    public void Queueing_excess_is_never_below_one_and_is_capped()
+    {
+        Assert.Equal(1, TokenAwareScaler.QueueingExcess(0, 5, 20));
+        Assert.Equal(1, TokenAwareScaler.QueueingExcess(3, 3, 20));
+        Assert.Equal(5, TokenAwareScaler.QueueingExcess(9, 1, 20), 12);
+        Assert.Equal(20, TokenAwareScaler.QueueingExcess(400, 1, 20));
+    }
+
+    [Fact]
+    public void Requests_queued_more_often_than_modelled_tighten_the_target_and_only_then()
+    {
+        // 2 replicas of work, 0.25 s prefills, 4 ready replicas: the model expects a queue at ~9% of instants
+        var snap = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 4, ArrivalRatePerSecond = 8, PrefillTokensPerSecond = 2000 };
+        var o = Q(miss: 0.02) with { QueueingCalibrationWindowSeconds = 600, ScaleDownWindowSeconds = 15, MaxScaleDownFraction = 1, ScaleDownHeadroomSigma = 0 };
+        int Run(Func<int, bool> queued, TokenAwareOptions opts)
+        {
+            var s = new TokenAwareScaler(opts); var n = 4;
+            for (var i = 1; i <= 40; i++)
+                n = s.Decide(snap with { NowSeconds = 15 * i, ReadyReplicas = n, QueueDepth = queued(i) ? 3 : 0 }).DesiredReplicas;
+            return n;
+        }
+        var plain = TokenAwareScaler.ReplicasForWaitTail(2, 0.25, 1, 0.02);
+        // never queued: the calibration does not loosen the target
+        Assert.Equal(plain, Run(_ => false, o));
+        // queued at every tick (clumped arrivals): the target shrinks by up to the cap and the pool grows
+        var clumped = Run(_ => true, o);
+        Assert.True(clumped > plain);
+        Assert.True(clumped <= TokenAwareScaler.ReplicasForWaitTail(2, 0.25, 1, 0.02 / 20));
+        Assert.Contains("ε", LastReason(o, snap));
+        // with the calibration off the same observations change nothing
+        Assert.Equal(plain, Run(_ => true, o with { QueueingCalibrationWindowSeconds = 0 }));
+        // observations older than the window are forgotten
+        var forgetting = new TokenAwareScaler(o with { QueueingCalibrationWindowSeconds = 150 }); var m = 4;
+        for (var i = 1; i <= 40; i++)
+            m = forgetting.Decide(snap with { NowSeconds = 15 * i, ReadyReplicas = m, QueueDepth = i <= 10 ? 3 : 0 }).DesiredReplicas;
+        Assert.Equal(plain, m);
+    }
+
+    private static string LastReason(TokenAwareOptions o, ScalingSnapshot snap)
+    {
+        var s = new TokenAwareScaler(o); var r = "";
+        for (var i = 1; i <= 10; i++) r = s.Decide(snap with { NowSeconds = 15 * i, QueueDepth = 3 }).Reason;
+        return r;
     }
 
     [Fact]

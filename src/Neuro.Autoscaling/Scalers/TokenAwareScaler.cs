@@ -21,7 +21,17 @@ public sealed record TokenAwareOptions
     /// <summary>Queueing view of the TTFT SLO: the pool is sized so that the modelled probability that a request waits
     /// longer than <see cref="QueueDelayBudgetSeconds"/> before its prefill starts is at most this (Erlang C, M/M/c:
     /// arrivals Poisson at the measured rate, service = the mean prefill seconds per request). 0 disables it.</summary>
-    public double SloMissTarget { get; init; } = 0.002;
+    public double SloMissTarget { get; init; } = 0.0125;
+    /// <summary>Online calibration of that queueing view, over this trailing window (seconds; 0 disables it). At every
+    /// decision the scaler notes whether requests were queued and the M/M/c probability that they would be (Erlang C ×
+    /// utilisation, at the ready replicas and the offered load). When requests queue more often than modelled — arrivals
+    /// clumped in time, e.g. many requests stamped with the same instant, which the Poisson assumption does not see —
+    /// the miss target is divided by that ratio (at most <see cref="QueueingCalibrationMaxFactor"/>); it is never
+    /// loosened, so traffic that queues less often than modelled keeps the plain target.</summary>
+    public double QueueingCalibrationWindowSeconds { get; init; } = 600;
+    /// <summary>Largest factor the calibration divides the miss target by, so a window of saturated ticks (where the
+    /// model expects queueing anyway) or a mis-measured queue cannot drive the pool to its maximum.</summary>
+    public double QueueingCalibrationMaxFactor { get; init; } = 20;
     /// <summary>Planned batch-slot / KV utilisation.</summary>
     public double TargetMemoryUtilization { get; init; } = 0.85;
     /// <summary>Seconds a new replica needs to serve from a cold start / from the warm pool. Capacity added now only helps
@@ -53,8 +63,10 @@ public sealed record TokenAwareOptions
 /// prefill throughput, or the measured prefill busy time when higher) is turned into a replica count by a queueing
 /// view of the TTFT SLO — the smallest pool whose modelled probability of a wait beyond the queueing budget is at most
 /// <see cref="TokenAwareOptions.SloMissTarget"/> (Erlang C), so small pools keep more relative headroom than large
-/// ones. Decode/memory: concurrent sequences and KV tokens from the arrival rate, output length and per-token decode
-/// time (Little's law). The queued backlog is planned over the lead time of new capacity (a warm start when a stand-by
+/// ones. That target is calibrated online: when requests are found queued more often than the model expects (clumped
+/// arrivals), it is tightened by the ratio, so the nominal target can sit near the SLO's own miss share for traffic
+/// the model fits. Decode/memory: concurrent sequences and KV tokens from the arrival rate, output length and
+/// per-token decode time (Little's law). The queued backlog is planned over the lead time of new capacity (a warm start when a stand-by
 /// exists, else a cold start) and is a burst term: it scales up at once but is not remembered by the scale-down
 /// stabilisation, so the capacity returns to the warm pool once the backlog is drained. A TTFT guard adds replicas
 /// when waits exceed the budget under saturation. Scale-up is immediate; scale-down goes to the largest steady
@@ -66,6 +78,7 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
     private readonly Queue<(double T, int Raw)> _history = new();
     private readonly Queue<(double T, double Tokens, double Rate, double Busy)> _demand = new();
     private bool _started;
+    private readonly Queue<(double T, double Queued, double Modelled)> _queueing = new();
 
     public string Name { get; } = name ?? (options.UseForecast ? "ours+forecast" : "ours");
     public bool ActivatesOnArrival => options.Bounds.Min == 0;
@@ -88,10 +101,11 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         if (options.UseMeasuredPrefillLoad) offered = Math.Max(offered, measuredLoad);
         var backlogLoad = s.TokensInQueue / (cap.PrefillTokensPerSecond * lead);
         var svc = rate > 0 && offered > 0 ? offered / rate : 0;   // mean prefill seconds per request
-        var needPrefill = PrefillReplicas(offered, svc);
+        var miss = CalibratedMissTarget(s, offered);
+        var needPrefill = PrefillReplicas(offered, svc, miss);
         // Burst: the queued backlog on top of the steady demand. It is not remembered by the scale-down
         // stabilisation: once drained, that capacity goes back to the warm pool (re-added in a warm start).
-        var needBurst = PrefillReplicas(offered + backlogLoad, svc);
+        var needBurst = PrefillReplicas(offered + backlogLoad, svc, miss);
         var meanOut = s.MeanOutputTokens > 0 ? s.MeanOutputTokens : 0;
         var meanCtx = s.MeanContextTokens > 0 ? s.MeanContextTokens : (rate > 0 ? prefillRate / rate : 0);
         var decodeSeconds = meanOut * cap.SecondsPerOutputToken;
@@ -100,12 +114,12 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         var needKv = concurrency * (meanCtx + meanOut) / (cap.KvCacheTokens * options.TargetMemoryUtilization);
         var need = Math.Max(needPrefill, Math.Max(needSeq, needKv));
         var reason = needPrefill >= Math.Max(needSeq, needKv)
-            ? $"prefill {prefillRate:F0} tok/s ({offered:F2} replicas of work) → {needPrefill:F2}"
+            ? $"prefill {prefillRate:F0} tok/s ({offered:F2} replicas of work{(miss < options.SloMissTarget ? $", ε {miss:G2}" : "")}) → {needPrefill:F2}"
             : $"decode {concurrency:F1} seqs, KV → {Math.Max(needSeq, needKv):F2}";
 
         if (options.UseForecast && s.ForecastRatePerSecond is { } f && meanCtx > 0)
         {
-            var needFc = PrefillReplicas(f * meanCtx / cap.PrefillTokensPerSecond, svc);
+            var needFc = PrefillReplicas(f * meanCtx / cap.PrefillTokensPerSecond, svc, miss);
             var fcConc = f * decodeSeconds;
             needFc = Math.Max(needFc, Math.Max(fcConc / (cap.MaxSequences * options.TargetMemoryUtilization),
                 fcConc * (meanCtx + meanOut) / (cap.KvCacheTokens * options.TargetMemoryUtilization)));
@@ -143,7 +157,7 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         if (options.ScaleDownHeadroomSigma > 0 && svc > 0)
         {
             var upper = offered + options.ScaleDownHeadroomSigma * Math.Sqrt(offered * 2 * svc / Math.Max(1, options.ColdStartSeconds));
-            keep = Math.Max(raw, options.Bounds.Clamp((int)Math.Ceiling(PrefillReplicas(upper, svc) - 1e-9)));
+            keep = Math.Max(raw, options.Bounds.Clamp((int)Math.Ceiling(PrefillReplicas(upper, svc, miss) - 1e-9)));
         }
         _history.Enqueue((s.NowSeconds, keep));
         while (_history.Count > 0 && _history.Peek().T < s.NowSeconds - options.ScaleDownWindowSeconds) _history.Dequeue();
@@ -168,13 +182,35 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
 
     /// <summary>Replicas for an offered prefill load (replicas of work): the utilisation cap, and with a miss target the
     /// queueing view of the TTFT budget.</summary>
-    private double PrefillReplicas(double load, double svc)
+    private double PrefillReplicas(double load, double svc, double miss)
     {
         var n = load / options.TargetPrefillUtilization;
-        if (options.SloMissTarget > 0 && svc > 0)
-            n = Math.Max(n, ReplicasForWaitTail(load, svc, options.QueueDelayBudgetSeconds, options.SloMissTarget));
+        if (miss > 0 && svc > 0)
+            n = Math.Max(n, ReplicasForWaitTail(load, svc, options.QueueDelayBudgetSeconds, miss));
         return n;
     }
+
+    /// <summary>The miss target after the online calibration (see <see cref="TokenAwareOptions.QueueingCalibrationWindowSeconds"/>).</summary>
+    private double CalibratedMissTarget(ScalingSnapshot s, double offered)
+    {
+        var miss = options.SloMissTarget;
+        if (miss <= 0 || options.QueueingCalibrationWindowSeconds <= 0) return miss;
+        // Only ticks with serving replicas and demand say anything about the model; an idle pool neither confirms nor refutes it.
+        if (s.ReadyReplicas > 0 && offered > 0)
+            _queueing.Enqueue((s.NowSeconds, s.QueueDepth > 0 ? 1 : 0, QueuedProbability(s.ReadyReplicas, offered)));
+        while (_queueing.Count > 0 && _queueing.Peek().T <= s.NowSeconds - options.QueueingCalibrationWindowSeconds) _queueing.Dequeue();
+        return miss / QueueingExcess(_queueing.Sum(q => q.Queued), _queueing.Sum(q => q.Modelled), options.QueueingCalibrationMaxFactor);
+    }
+
+    /// <summary>M/M/c probability that requests are waiting at a random instant: all c replicas busy and at least one
+    /// more request present, Erlang C × a/c (1 when the load reaches the pool).</summary>
+    public static double QueuedProbability(int c, double a) => c <= 0 ? 1 : a >= c ? 1 : ErlangC(c, a) * a / c;
+
+    /// <summary>How much more often requests were found queued than modelled, in [1, max]: (observed + 1) / (modelled + 1)
+    /// over the window — one pseudo-tick on each side, so a handful of ticks cannot swing it far.</summary>
+    public static double QueueingExcess(double observedQueuedTicks, double modelledQueuedTicks, double max) =>
+        Math.Clamp((observedQueuedTicks + 1) / (modelledQueuedTicks + 1), 1, Math.Max(1, max));
+
     /// <summary>
     /// Smallest c with P(wait &gt; budget) ≤ missTarget in an M/M/c queue with offered load <paramref name="load"/>
     /// (= arrival rate × mean service seconds) and mean service <paramref name="serviceSeconds"/>:

@@ -32,6 +32,7 @@ public static class AutoscaleCommand
         OursDownWindow = a.Get("ours-down-window") is { } dw ? double.Parse(dw, System.Globalization.CultureInfo.InvariantCulture) : null;
         OursSigma = a.Double("ours-sigma", OursSigma);
         OursMiss = a.Double("ours-miss", OursMiss);
+        OursCalibration = a.Double("ours-calib-window", OursCalibration);
         int? maxRows = a.Get("max-rows") is { } mr ? int.Parse(mr) : null;
         Console.WriteLine($"# autoscale: service model '{model.Name}' ({Path.GetFileName(modelPath)}), {model.GpusPerReplica} GPUs/replica, " +
                           $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}");
@@ -76,7 +77,11 @@ public static class AutoscaleCommand
     public static double OursUtil { get; set; } = 0.9;
 
     /// <summary>Modelled per-request probability of waiting past the queueing budget that ours sizes for (--ours-miss).</summary>
-    public static double OursMiss { get; set; } = 0.002;
+    public static double OursMiss { get; set; } = 0.0125;
+
+    /// <summary>Window (s) of ours' online calibration of that target against how often requests were found queued
+    /// (--ours-calib-window; 0 = off).</summary>
+    public static double OursCalibration { get; set; } = 600;
 
     /// <summary>Scale-down stabilisation window of ours, seconds (--ours-down-window); default: the cold start, the horizon
     /// over which a replica given back cannot return.</summary>
@@ -88,7 +93,7 @@ public static class AutoscaleCommand
     public static TokenAwareOptions Ours(ServiceModel m, ReplicaCapacity cap, double budget, bool forecast) => new()
     {
         Capacity = cap, QueueDelayBudgetSeconds = budget, UseForecast = forecast, TargetPrefillUtilization = OursUtil,
-        SloMissTarget = OursMiss,
+        SloMissTarget = OursMiss, QueueingCalibrationWindowSeconds = OursCalibration,
         ScaleDownWindowSeconds = OursDownWindow ?? m.ColdStartSeconds, ScaleDownHeadroomSigma = OursSigma,
         ColdStartSeconds = m.ColdStartSeconds, WarmStartSeconds = m.WarmStartSeconds,
     };
