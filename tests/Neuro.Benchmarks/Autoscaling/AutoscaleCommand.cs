@@ -19,8 +19,9 @@ public static class AutoscaleCommand
         var a = new CliArgs(argv);
         var traces = a.All("trace").Count > 0 ? a.All("trace") : new[]
         {
-            "/work/shared/data/traces/AzureLLMInferenceTrace_conv.csv",
-            "/work/shared/data/traces/mooncake_conversation_trace.jsonl",
+            // the shared data folder beside the clone
+            CliArgs.Locate("shared/data/traces/AzureLLMInferenceTrace_conv.csv"),
+            CliArgs.Locate("shared/data/traces/mooncake_conversation_trace.jsonl"),
         };
         var modelPath = CliArgs.Locate(a.Get("model") ?? DefaultModel);
         var model = ServiceModel.Load(modelPath);
