@@ -129,14 +129,14 @@ public static class InferenceBenchmark
         }
     }
 
-    /// <summary>Single-stream decode tokens/s through the whole serving path (a real silo process serving the model file by
-    /// sha256 as a configured model; a session streams a turn over server-sent events), beside a raw ORT loop on the
-    /// same file with the same prompt tokens, alternating, median of <paramref name="reps"/>.</summary>
     /// <summary>Extra silo settings for the serving run: <c>--serving-set Neuro:Inference:AllowSpinning=false</c> (repeatable).</summary>
     private static Dictionary<string, string> ServingSettings(string[] args) =>
         args.Select((a, i) => (a, i)).Where(x => x.a == "--serving-set" && x.i + 1 < args.Length)
             .Select(x => args[x.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 
+    /// <summary>Single-stream decode tokens/s through the whole serving path (a real silo process serving the model file by
+    /// sha256 as a configured model; a session streams a turn over server-sent events), beside a raw ORT loop on the
+    /// same file with the same prompt tokens, alternating, median of <paramref name="reps"/>.</summary>
     private static async Task ServingAsync(string path, int tokens, int reps, int threads, Dictionary<string, string> extra, int maxWarmups)
     {
         var sha = await Neuro.Inference.Models.ModelFileStore.Sha256FileAsync(path);
@@ -256,34 +256,31 @@ public static class InferenceBenchmark
     private static double JitSince(int pid, Dictionary<string, double> before) =>
         JitCpu(pid).Sum(kv => kv.Value - before.GetValueOrDefault(kv.Key));
 
+    /// <summary>CPU ms of each thread of a process so far, keyed "name#tid" (Linux /proc).</summary>
     private static Dictionary<string, double> ThreadCpu(int pid)
     {
         var d = new Dictionary<string, double>();
         foreach (var t in Directory.GetDirectories($"/proc/{pid}/task"))
         {
-            try
-            {
-                var stat = File.ReadAllText(Path.Combine(t, "stat"));
-                var name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
-                var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                d[$"{name}#{Path.GetFileName(t)}"] = (long.Parse(f[11]) + long.Parse(f[12])) * 10.0;
-            }
-            catch (IOException) { }
+            if (StatCpu(Path.Combine(t, "stat")) is { } thread) d[$"{thread.Name}#{Path.GetFileName(t)}"] = thread.Ms;
         }
         return d;
     }
 
     /// <summary>User + system CPU time of a process so far (Linux /proc; zero elsewhere).</summary>
-    private static TimeSpan ProcessCpu(int pid)
+    private static TimeSpan ProcessCpu(int pid) =>
+        StatCpu($"/proc/{pid}/stat") is { } p ? TimeSpan.FromMilliseconds(p.Ms) : TimeSpan.Zero;
+
+    /// <summary>Name and utime + stime (fields 14 and 15, in 10-ms ticks) of a /proc stat file; null once it is gone.</summary>
+    private static (string Name, double Ms)? StatCpu(string statPath)
     {
         try
         {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var stat = File.ReadAllText(statPath);
             var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            var ticks = long.Parse(f[11]) + long.Parse(f[12]); // utime, stime (fields 14, 15)
-            return TimeSpan.FromSeconds(ticks / 100.0);
+            return (stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')], (long.Parse(f[11]) + long.Parse(f[12])) * 10.0);
         }
-        catch (IOException) { return TimeSpan.Zero; }
+        catch (IOException) { return null; }
     }
 
     private static GenerationOptions G(int n) => GenerationOptions.Greedy(n) with { IgnoreEos = true };
