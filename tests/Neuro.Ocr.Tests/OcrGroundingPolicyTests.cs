@@ -5,49 +5,34 @@ namespace Neuro.Ocr.Tests;
 
 /// <summary>The agent loop with <see cref="OcrGroundingPolicy"/> reading real screenshots through the real OCR engine.</summary>
 [Collection(OcrCollection.Name)]
-public sealed class OcrGroundingPolicyTests(OcrModels models, ITestOutputHelper output) : IAsyncLifetime
+public sealed class OcrGroundingPolicyTests(OcrModels models, ITestOutputHelper output) : RenderedPageTests
 {
-    private TestPages _pages = null!;
-    private ChromiumEnvironment _browser = null!;
-
-    public async Task InitializeAsync()
-    {
-        _pages = await TestPages.StartAsync();
-        _browser = await ChromiumEnvironment.LaunchAsync(new ChromiumOptions { Width = 1280, Height = 800 });
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _browser.DisposeAsync();
-        await _pages.DisposeAsync();
-    }
-
     private OcrGroundingPolicy Policy() => new(new OcrScreenReader(models.Engine), new OcrGroundingOptions { Log = output.WriteLine });
 
     [Fact]
     public async Task The_agent_signs_in_by_reading_the_screen()
     {
-        await _browser.NavigateAsync(_pages.Url);
+        await Browser.NavigateAsync(Pages.Url);
         const string Task = """
             type "alice" into "Username"
             type "s3cret-pw" into "Password"
             click "Sign in"
             read "Signed in as"
             """;
-        var result = await AgentLoop.RunAsync(new AgentRun(Task, MaxSteps: 10), _browser, Policy(), CancellationToken.None);
+        var result = await AgentLoop.RunAsync(new AgentRun(Task, MaxSteps: 10), Browser, Policy(), CancellationToken.None);
         foreach (var s in result.Steps) output.WriteLine($"step {s.Number}: {s.ModelOutput} {s.Error}");
 
         Assert.Equal(AgentOutcome.Completed, result.Outcome);
         Assert.Equal("Signed in as alice", result.Answer);
-        Assert.Equal([("alice", "s3cret-pw")], _pages.Logins.ToArray());
-        Assert.Equal("Signed in as alice", await _browser.EvaluateAsync("document.getElementById('status').textContent"));
+        Assert.Equal([("alice", "s3cret-pw")], Pages.Logins.ToArray());
+        Assert.Equal("Signed in as alice", await Browser.EvaluateAsync("document.getElementById('status').textContent"));
     }
 
     [Fact]
     public async Task Clicks_and_inputs_land_inside_the_elements_the_text_names()
     {
-        await _browser.NavigateAsync(_pages.Url);
-        var png = await _browser.ScreenshotAsync(CancellationToken.None);
+        await Browser.NavigateAsync(Pages.Url);
+        var png = await Browser.ScreenshotAsync(CancellationToken.None);
         var policy = Policy();
         var expectations = new (string Step, string Selector)[]
         {
@@ -59,7 +44,7 @@ public sealed class OcrGroundingPolicyTests(OcrModels models, ITestOutputHelper 
         foreach (var (step, selector) in expectations)
         {
             var action = await NextActionAsync(policy, step, png);
-            var rect = await TestPages.DomRectAsync(_browser, selector);
+            var rect = await TestPages.DomRectAsync(Browser, selector);
             var (x, y) = (action.Position!.Value.X * 1280, action.Position.Value.Y * 800);
             output.WriteLine($"{step} → {action.Kind} ({x:F0},{y:F0}) in {selector} {TestPages.Format(rect)}");
             Assert.InRange(x, rect.Left, rect.Right);
@@ -70,35 +55,35 @@ public sealed class OcrGroundingPolicyTests(OcrModels models, ITestOutputHelper 
     [Fact]
     public async Task An_input_below_its_label_is_found()
     {
-        await _browser.NavigateAsync(_pages.Url + "/article");
-        var png = await _browser.ScreenshotAsync(CancellationToken.None);
+        await Browser.NavigateAsync(Pages.Url + "/article");
+        var png = await Browser.ScreenshotAsync(CancellationToken.None);
         var action = await NextActionAsync(Policy(), "type \"bob@example.org\" into \"Email address\"", png);
-        var rect = await TestPages.DomRectAsync(_browser, "#e");
+        var rect = await TestPages.DomRectAsync(Browser, "#e");
         Assert.Equal("INPUT", action.Kind);
         Assert.InRange(action.Position!.Value.X * 1280, rect.Left, rect.Right);
         Assert.InRange(action.Position.Value.Y * 800, rect.Top, rect.Bottom);
 
-        await _browser.ExecuteAsync(action, CancellationToken.None);
-        Assert.Equal("bob@example.org", await _browser.EvaluateAsync("document.getElementById('e').value"));
+        await Browser.ExecuteAsync(action, CancellationToken.None);
+        Assert.Equal("bob@example.org", await Browser.EvaluateAsync("document.getElementById('e').value"));
     }
 
     [Fact]
     public async Task Text_that_is_not_on_the_screen_fails_the_task_with_the_reason()
     {
-        await _browser.NavigateAsync(_pages.Url);
-        var result = await AgentLoop.RunAsync(new AgentRun("click \"Create account\"", MaxSteps: 10, MaxConsecutiveParseErrors: 2), _browser, Policy(), CancellationToken.None);
+        await Browser.NavigateAsync(Pages.Url);
+        var result = await AgentLoop.RunAsync(new AgentRun("click \"Create account\"", MaxSteps: 10, MaxConsecutiveParseErrors: 2), Browser, Policy(), CancellationToken.None);
         Assert.Equal(AgentOutcome.Failed, result.Outcome);
         Assert.Equal(2, result.Steps.Count);
         Assert.All(result.Steps, s => Assert.Null(s.Action));
         Assert.Contains("\"Create account\" not on screen", result.Error);
-        Assert.Empty(_pages.Logins);
+        Assert.Empty(Pages.Logins);
     }
 
     [Fact]
     public async Task A_text_label_with_no_field_next_to_it_is_a_failed_step()
     {
-        await _browser.NavigateAsync(_pages.Url);
-        var png = await _browser.ScreenshotAsync(CancellationToken.None);
+        await Browser.NavigateAsync(Pages.Url);
+        var png = await Browser.ScreenshotAsync(CancellationToken.None);
         var text = await Policy().NextAsync(new AgentContext("type \"x\" into \"Welcome back\"", AgentMode.Web, [], png, 1280, 800), CancellationToken.None);
         Assert.False(ActionParser.Parse(text, AgentMode.Web).Ok);
         Assert.Contains("no input field", text);

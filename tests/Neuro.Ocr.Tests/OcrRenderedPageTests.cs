@@ -8,35 +8,20 @@ namespace Neuro.Ocr.Tests;
 /// <summary>Real PP-OCRv4 sessions on real screenshots: headless Chromium renders local pages whose words the DOM can
 /// place, and OCR has to find those words at those places.</summary>
 [Collection(OcrCollection.Name)]
-public sealed class OcrRenderedPageTests(OcrModels models, ITestOutputHelper output) : IAsyncLifetime
+public sealed class OcrRenderedPageTests(OcrModels models, ITestOutputHelper output) : RenderedPageTests
 {
     // DOM boxes are the font's line box (ascent to descent), OCR boxes hug the ink a little more loosely than that; at
     // 14–32 px text the two agree within this on every edge.
     private const float Tolerance = 6f;
-
-    private TestPages _pages = null!;
-    private ChromiumEnvironment _browser = null!;
-
-    public async Task InitializeAsync()
-    {
-        _pages = await TestPages.StartAsync();
-        _browser = await ChromiumEnvironment.LaunchAsync(new ChromiumOptions { Width = 1280, Height = 800 });
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _browser.DisposeAsync();
-        await _pages.DisposeAsync();
-    }
 
     [Theory]
     [InlineData("/")]
     [InlineData("/article")]
     public async Task Every_word_is_found_within_6_px_of_its_DOM_box(string path)
     {
-        await _browser.NavigateAsync(_pages.Url + path);
-        var png = await _browser.ScreenshotAsync(CancellationToken.None);
-        var dom = await TestPages.DomWordsAsync(_browser);
+        await Browser.NavigateAsync(Pages.Url + path);
+        var png = await Browser.ScreenshotAsync(CancellationToken.None);
+        var dom = await TestPages.DomWordsAsync(Browser);
         var lines = models.Engine.Recognize(OcrImage.FromPng(png), out var timings);
         var words = lines.SelectMany(l => l.Words).ToList();
         output.WriteLine($"{path}: {dom.Count} DOM words, {words.Count} OCR words, det {timings.Detection.TotalMilliseconds:F0} ms, rec {timings.Recognition.TotalMilliseconds:F0} ms");
@@ -70,8 +55,8 @@ public sealed class OcrRenderedPageTests(OcrModels models, ITestOutputHelper out
     [Fact]
     public async Task Lines_come_in_reading_order_with_their_words_joined()
     {
-        await _browser.NavigateAsync(_pages.Url + "/article");
-        var lines = models.Engine.Recognize(await _browser.ScreenshotAsync(CancellationToken.None));
+        await Browser.NavigateAsync(Pages.Url + "/article");
+        var lines = models.Engine.Recognize(await Browser.ScreenshotAsync(CancellationToken.None));
         var texts = lines.Select(l => l.Text).ToList();
         output.WriteLine(string.Join("\n", texts));
         Assert.Equal("Release notes", texts[0]);
@@ -88,8 +73,8 @@ public sealed class OcrRenderedPageTests(OcrModels models, ITestOutputHelper out
         const int Runs = 5;
         foreach (var path in new[] { "/", "/article" })
         {
-            await _browser.NavigateAsync(_pages.Url + path);
-            var image = OcrImage.FromPng(await _browser.ScreenshotAsync(CancellationToken.None));
+            await Browser.NavigateAsync(Pages.Url + path);
+            var image = OcrImage.FromPng(await Browser.ScreenshotAsync(CancellationToken.None));
             var det = new List<double>();
             var rec = new List<double>();
             for (var i = 0; i < Runs; i++)
