@@ -40,6 +40,33 @@ public class SimulatorTests
     }
 
     [Fact]
+    public void Deadline_first_front_door_serves_the_request_whose_slo_runs_out_first()
+    {
+        // SLO = max(1 s, 2 x prefill). X holds the one replica until 1.0 s; the long request A (prefill 2.1 s, may start
+        // as late as 2.2 s) arrived before the short B (prefill 0.2 s, must start by 1.05 s).
+        var m = M with { TtftSloScale = 2 };
+        var trace = new[] { new TraceRequest(0, 900, 1), new TraceRequest(0.1, 2000, 1), new TraceRequest(0.25, 100, 1) };
+        var fifo = new Simulator(m, trace, new SimulationOptions { InitialReplicas = 1 }).Run(new Fixed(1));
+        var edf = new Simulator(m, trace, new SimulationOptions { InitialReplicas = 1, FrontDoor = FrontDoorOrder.DeadlineFirst }).Run(new Fixed(1));
+        Assert.Equal([true, true, false], fifo.Outcomes.Select(o => o.MetSlo).ToArray());   // B waits behind A: TTFT 2.85 s
+        Assert.Equal([true, true, true], edf.Outcomes.Select(o => o.MetSlo).ToArray());
+        Assert.Equal(1.0 - 0.25 + 0.2, edf.Outcomes[2].Ttft, 9);
+        Assert.Equal(1.2 + 2.1 - 0.1, edf.Outcomes[1].Ttft, 9);
+    }
+
+    [Fact]
+    public void Deadline_first_front_door_puts_a_request_already_past_its_latest_start_behind_those_that_can_still_make_it()
+    {
+        // X holds the replica until 2.0 s. C (must start by 0.9 s) is lost by then; D (must start by 2.1 s) is not.
+        var trace = new[] { new TraceRequest(0, 1900, 1), new TraceRequest(0.1, 100, 1), new TraceRequest(1.3, 100, 1) };
+        var fifo = new Simulator(M, trace, new SimulationOptions { InitialReplicas = 1 }).Run(new Fixed(1));
+        var edf = new Simulator(M, trace, new SimulationOptions { InitialReplicas = 1, FrontDoor = FrontDoorOrder.DeadlineFirst }).Run(new Fixed(1));
+        Assert.Equal([true, false, false], fifo.Outcomes.Select(o => o.MetSlo).ToArray());
+        Assert.Equal([true, false, true], edf.Outcomes.Select(o => o.MetSlo).ToArray());
+        Assert.Equal(2.4 - 0.1, edf.Outcomes[1].Ttft, 9);   // still served, right after D
+    }
+
+    [Fact]
     public void Kv_capacity_blocks_admission_until_a_sequence_finishes()
     {
         var small = M with { KvCacheTokens = 150 };

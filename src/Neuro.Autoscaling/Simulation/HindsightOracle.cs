@@ -29,7 +29,8 @@ public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHou
 public static class HindsightOracle
 {
     public static OracleResult Run(ServiceModel m, IReadOnlyList<TraceRequest> trace, double windowSeconds,
-        double targetAttainment = 0.99, int maxIterations = 80, int seed = 1, double warmupSeconds = 0)
+        double targetAttainment = 0.99, int maxIterations = 80, int seed = 1, double warmupSeconds = 0,
+        FrontDoorOrder frontDoor = FrontDoorOrder.Fifo)
     {
         var w = windowSeconds;
         var end = trace.Count == 0 ? 0 : trace.Max(t => t.ArrivalSeconds + m.PrefillSeconds(t.ContextTokens) + t.OutputTokens * m.DecodeSecondsPerToken);
@@ -57,6 +58,7 @@ public static class HindsightOracle
             sim = new Simulator(m, trace, new SimulationOptions
             {
                 ControlIntervalSeconds = w, InitialReplicas = need[0], InstantStart = true, Seed = seed, WarmupSeconds = warmupSeconds,
+                FrontDoor = frontDoor,
             }).Run(new ScheduleScaler(need, w));
             if (sim.SloAttainment >= targetAttainment) break;
             var bump = new bool[n];

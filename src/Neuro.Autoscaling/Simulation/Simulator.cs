@@ -19,6 +19,19 @@ public sealed record SimulationOptions
     public double WarmupSeconds { get; init; }
     /// <summary>Optional: record each decision (time, decision).</summary>
     public bool KeepDecisions { get; init; }
+    /// <summary>Order in which the front door admits waiting requests (the same for every scaler in a comparison).</summary>
+    public FrontDoorOrder FrontDoor { get; init; } = FrontDoorOrder.Fifo;
+}
+
+/// <summary>How the front door orders its waiting requests.</summary>
+public enum FrontDoorOrder
+{
+    /// <summary>Arrival order (vLLM's default first-come-first-served; a Kubernetes Service has no queue at all).</summary>
+    Fifo,
+    /// <summary>Latest start first-served: the request whose prefill must start soonest to meet its TTFT SLO
+    /// (arrival + SLO − unloaded prefill) goes first, so a short prompt is not held behind a long one whose SLO allows
+    /// it to wait. Head-of-line blocking on KV room is kept, as in FIFO.</summary>
+    DeadlineFirst,
 }
 
 public sealed record RequestOutcome(int Index, double Arrival, double Ttft, double E2E, double QueueWait, double SloSeconds)
@@ -50,7 +63,7 @@ public sealed record SimulationResult
 
 /// <summary>
 /// Deterministic discrete-event simulator: replays a trace against a replica pool driven by an <see cref="IScaler"/>.
-/// One global FIFO queue (the front door); a waiting request is admitted to a ready replica whose prefill engine is
+/// One global queue (the front door; FIFO or deadline-first, <see cref="SimulationOptions.FrontDoor"/>); a waiting request is admitted to a ready replica whose prefill engine is
 /// idle and which has a free sequence slot and enough KV memory (least-loaded first). Events at equal times are
 /// ordered by insertion, and the only randomness (start-time jitter) comes from <see cref="SimulationOptions.Seed"/>.
 /// </summary>
@@ -74,7 +87,9 @@ public sealed class Simulator
     private long _seq;
     private double _now;
     private readonly List<Replica> _replicas = new();
-    private readonly LinkedList<int> _queue = new();
+    // waiting requests in admission order (key: arrival or latest start) and in arrival order (for the oldest waiter's age)
+    private readonly SortedSet<(double Key, int Index)> _queue = new();
+    private readonly SortedSet<(double Arrival, int Index)> _waitingByArrival = new();
     private long _tokensInQueue;
     private int _warm, _warmStaging, _warmTarget;
     private double _gpuArea, _replicaArea, _warmArea, _lastAreaT;
@@ -117,7 +132,7 @@ public sealed class Simulator
             {
                 case Kind.Arrival:
                     var r = _trace[ev.A];
-                    _queue.AddLast(ev.A); _tokensInQueue += r.ContextTokens;
+                    _queue.Add((AdmissionKey(ev.A), ev.A)); _waitingByArrival.Add((r.ArrivalSeconds, ev.A)); _tokensInQueue += r.ContextTokens;
                     _arrivals++; _arrivedTokens += r.ContextTokens;
                     if (scaler.ActivatesOnArrival && Provisioned() == 0)
                     {
@@ -173,6 +188,16 @@ public sealed class Simulator
         }
         Advance(_now);
         return Summarise(scaler.Name, series, decisions);
+    }
+
+    private const double LateKeyBase = 1e12;
+
+    private double AdmissionKey(int i)
+    {
+        var t = _trace[i];
+        return _o.FrontDoor == FrontDoorOrder.DeadlineFirst
+            ? t.ArrivalSeconds + _m.SloFor(t.ContextTokens) - _m.PrefillSeconds(t.ContextTokens)
+            : t.ArrivalSeconds;
     }
 
     private static long Reserve(TraceRequest t) => (long)t.ContextTokens + t.OutputTokens;
@@ -231,7 +256,7 @@ public sealed class Simulator
         double? fc = null;
         if (_o.Forecaster is { } f && _o.ForecastHorizonSeconds > 0 && _rateHistory.Count > 0) fc = Math.Max(0, f(_rateHistory, _o.ForecastHorizonSeconds));
         if (_arrivals > 0) _lastMeanCtx = (double)_arrivedTokens / _arrivals;
-        var oldest = _queue.First is { } first ? _now - _trace[first.Value].ArrivalSeconds : 0;
+        var oldest = _waitingByArrival.Count > 0 ? _now - _waitingByArrival.Min.Arrival : 0;
         return new ScalingSnapshot
         {
             NowSeconds = _now,
@@ -330,9 +355,16 @@ public sealed class Simulator
 
     private void Dispatch()
     {
-        while (_queue.First is { } node)
+        while (_queue.Count > 0)
         {
-            var i = node.Value; var t = _trace[i]; var need = Reserve(t);
+            var head = _queue.Min;
+            if (_o.FrontDoor == FrontDoorOrder.DeadlineFirst && head.Key < _now - 1e-9 && head.Key < LateKeyBase)
+            {
+                // already past its latest start: it misses whatever happens, so it yields to requests that can still make it
+                _queue.Remove(head); _queue.Add((LateKeyBase + _trace[head.Index].ArrivalSeconds, head.Index));
+                continue;
+            }
+            var i = head.Index; var t = _trace[i]; var need = Reserve(t);
             Replica? best = null;
             foreach (var r in _replicas)
             {
@@ -342,7 +374,7 @@ public sealed class Simulator
                 if (best is null || r.Kv < best.Kv) best = r;
             }
             if (best is null) return;
-            _queue.RemoveFirst(); _tokensInQueue -= t.ContextTokens;
+            _queue.Remove(head); _waitingByArrival.Remove((t.ArrivalSeconds, i)); _tokensInQueue -= t.ContextTokens;
             Level(best);
             best.Prefilling = i; best.Seqs++; best.Kv += need;
             _prefillStart[i] = _now; _waitInterval.Add(_now - t.ArrivalSeconds);

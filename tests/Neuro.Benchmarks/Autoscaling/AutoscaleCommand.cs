@@ -34,9 +34,15 @@ public static class AutoscaleCommand
         OursSigma = a.Double("ours-sigma", OursSigma);
         OursMiss = a.Double("ours-miss", OursMiss);
         OursCalibration = a.Double("ours-calib-window", OursCalibration);
+        FrontDoor = a.Get("front-door") switch
+        {
+            null or "fifo" => FrontDoorOrder.Fifo,
+            "deadline" => FrontDoorOrder.DeadlineFirst,
+            var other => throw new ArgumentException($"--front-door: '{other}' is not fifo or deadline"),
+        };
         int? maxRows = a.Get("max-rows") is { } mr ? int.Parse(mr) : null;
         Console.WriteLine($"# autoscale: service model '{model.Name}' ({Path.GetFileName(modelPath)}), {model.GpusPerReplica} GPUs/replica, " +
-                          $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}");
+                          $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}; front door {FrontDoor}");
         Console.WriteLine($"# SLO: TTFT <= max({model.TtftSloSeconds}s, {model.TtftSloScale} x unloaded prefill time); goal: ours >= 99% at <= 1.15x oracle GPU-h, >= 25% fewer GPU-h than the best baseline at equal or better attainment");
         foreach (var path in traces)
         {
@@ -72,6 +78,9 @@ public static class AutoscaleCommand
     /// <summary>Seconds at the start not scored or billed (--warmup); every scaler starts from <see cref="Initial"/> replicas
     /// (--initial; default 1), so the pool size at time 0 carries no hindsight.</summary>
     public static double Warmup { get; set; } = 600;
+
+    /// <summary>Queue order of the front door, the same for every scaler and the oracle (--front-door fifo|deadline).</summary>
+    public static FrontDoorOrder FrontDoor { get; set; } = FrontDoorOrder.Fifo;
     public static int? Initial { get; set; }
 
     /// <summary>Planned prefill utilisation of ours (--ours-util).</summary>
@@ -102,6 +111,7 @@ public static class AutoscaleCommand
     public static SimulationOptions OptionsFor(IScaler s, double interval, int seed, int initial) => new()
     {
         ControlIntervalSeconds = interval, Seed = seed, InitialReplicas = initial, KeepRequests = true, WarmupSeconds = Warmup,
+        FrontDoor = FrontDoor,
         Forecaster = OnlineForecast.Holt(interval),
         // ours+forecast looks one cold start (+ a tick) ahead; the seed's rule uses its published 10-minute horizon
         ForecastHorizonSeconds = s.Name switch { "ours+forecast" => 75, "seed-predictive" => 600, _ => 0 },
@@ -113,7 +123,7 @@ public static class AutoscaleCommand
         var span = trace[^1].ArrivalSeconds;
         Console.WriteLine();
         Console.WriteLine($"## {name}: {trace.Count} requests over {span:F0} s ({trace.Count / span:F2} req/s), prompt mean {trace.Average(t => t.ContextTokens):F0} tok, output mean {trace.Average(t => t.OutputTokens):F0} tok");
-        var oracle = HindsightOracle.Run(m, trace, interval, 0.99, seed: seed, warmupSeconds: Warmup);
+        var oracle = HindsightOracle.Run(m, trace, interval, 0.99, seed: seed, warmupSeconds: Warmup, frontDoor: FrontDoor);
         // every scaler starts from the same small pool and the first Warmup seconds are neither scored nor billed
         var initial = Initial ?? 1;
         var results = new List<SimulationResult>();
