@@ -34,6 +34,7 @@ public static class AutoscaleCommand
         OursSigma = a.Double("ours-sigma", OursSigma);
         OursMiss = a.Double("ours-miss", OursMiss);
         OursCalibration = a.Double("ours-calib-window", OursCalibration);
+        OursInterval = a.Get("ours-interval") is { } oi ? double.Parse(oi, System.Globalization.CultureInfo.InvariantCulture) : null;
         FrontDoor = a.Get("front-door") switch
         {
             null or "fifo" => FrontDoorOrder.Fifo,
@@ -100,6 +101,10 @@ public static class AutoscaleCommand
     /// <summary>Demand headroom (standard deviations over the cold-start horizon) ours keeps when scaling down (--ours-sigma).</summary>
     public static double OursSigma { get; set; } = 1;
 
+    /// <summary>Control interval of ours (--ours-interval; default: the common one). Ours runs on a grain timer inside the
+    /// cluster, not on the HPA's 15-s sync period, so it may look more often.</summary>
+    public static double? OursInterval { get; set; }
+
     public static TokenAwareOptions Ours(ServiceModel m, ReplicaCapacity cap, double budget, bool forecast) => new()
     {
         Capacity = cap, QueueDelayBudgetSeconds = budget, UseForecast = forecast, TargetPrefillUtilization = OursUtil,
@@ -110,7 +115,7 @@ public static class AutoscaleCommand
 
     public static SimulationOptions OptionsFor(IScaler s, double interval, int seed, int initial) => new()
     {
-        ControlIntervalSeconds = interval, Seed = seed, InitialReplicas = initial, KeepRequests = true, WarmupSeconds = Warmup,
+        ControlIntervalSeconds = s is TokenAwareScaler && OursInterval is { } oi ? oi : interval, Seed = seed, InitialReplicas = initial, KeepRequests = true, WarmupSeconds = Warmup,
         FrontDoor = FrontDoor,
         Forecaster = OnlineForecast.Holt(interval),
         // ours+forecast looks one cold start (+ a tick) ahead; the seed's rule uses its published 10-minute horizon
