@@ -9,6 +9,7 @@ try
         "gpu-trace" => Neuro.Benchmarks.GpuTrace.GpuTraceCommand.Run(args[1..]),
         "forecast" => Neuro.Benchmarks.Autoscaling.ForecastCommand.Run(args[1..]),
         "autoscale" => Neuro.Benchmarks.Autoscaling.AutoscaleCommand.Run(args[1..]),
+        "synth-trace" => Neuro.Benchmarks.Autoscaling.SynthTraceCommand.Run(args[1..]),
         "inference" => await Neuro.Benchmarks.Inference.InferenceBenchmark.RunAsync(args[1..]),
         _ => Usage(),
     };
@@ -22,6 +23,6 @@ catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundExcepti
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Neuro.Benchmarks <sessions|tasks|neko|gpu-trace|forecast|autoscale|inference> [options]");
+    Console.Error.WriteLine("usage: Neuro.Benchmarks <sessions|tasks|neko|gpu-trace|forecast|autoscale|synth-trace|inference> [options]");
     return 2;
 }

@@ -8,6 +8,9 @@ public readonly record struct TraceRequest(double ArrivalSeconds, int ContextTok
 
 public static class TraceLoader
 {
+    /// <summary>TIMESTAMP format of the Azure LLM inference traces (7 fractional digits).</summary>
+    public const string AzureTimestampFormat = "yyyy-MM-dd HH:mm:ss.fffffff";
+
     /// <summary>Loads an Azure LLM inference trace CSV (TIMESTAMP,ContextTokens,GeneratedTokens) or a Mooncake JSONL trace
     /// (timestamp ms, input_length, output_length), chosen by extension. Arrivals are relative to the first request.</summary>
     public static List<TraceRequest> Load(string path, int? maxRows = null)
@@ -26,7 +29,7 @@ public static class TraceLoader
             var line = raw.TrimEnd('\r');
             if (line.Length == 0) continue;
             var p = line.Split(',');
-            var ts = DateTime.ParseExact(p[0], "yyyy-MM-dd HH:mm:ss.fffffff", CultureInfo.InvariantCulture);
+            var ts = DateTime.ParseExact(p[0], AzureTimestampFormat, CultureInfo.InvariantCulture);
             t0 ??= ts;
             list.Add(new((ts - t0.Value).TotalSeconds, int.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture)));
             if (maxRows is { } m && list.Count >= m) break;

@@ -1,0 +1,57 @@
+using System.Globalization;
+using Neuro.Autoscaling.Forecasting;
+using Neuro.Autoscaling.Simulation;
+
+namespace Neuro.Benchmarks.Autoscaling;
+
+/// <summary>
+/// synth-trace --out FILE.csv [--rates FILE] [--lengths TRACEFILE] [--start-window 1728] [--windows 144] [--seconds 3600]
+///             [--mean-rate R] [--cv 1] [--seed 1]
+/// Writes a held-out per-request trace (Azure CSV, readable by <c>autoscale --trace</c>): arrivals follow the rate
+/// series' windows [start, start + windows) played in --seconds and rescaled to --mean-rate (default: the lengths
+/// trace's own mean rate); prompt/output pairs are bootstrapped from --lengths (.csv Azure, .jsonl Mooncake).
+/// Defaults: ServeGen m-mid day 12 (0-based; a day after the forecasters' training days) in one hour, Azure conv lengths.
+/// </summary>
+public static class SynthTraceCommand
+{
+    public const int WindowsPerDay = 144;
+
+    public static int Run(string[] argv)
+    {
+        var a = new CliArgs(argv);
+        var outPath = a.Get("out") ?? throw new ArgumentException("--out FILE.csv is required");
+        if (outPath.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException("--out is written in the Azure CSV format; give it a .csv name so the trace loader reads it back as such");
+        var ratesPath = a.Get("rates") ?? CliArgs.Locate("shared/data/rates/servegen_language_m-mid.csv");
+        var lengthsPath = a.Get("lengths") ?? CliArgs.Locate("shared/data/traces/AzureLLMInferenceTrace_conv.csv");
+        var series = RateSeries.Load(ratesPath);
+        var start = a.Int("start-window", 12 * WindowsPerDay);
+        var count = a.Int("windows", WindowsPerDay);
+        if (start < 0 || count <= 0 || start + count > series.Count)
+            throw new ArgumentException($"windows [{start}, {start + count}) are not inside the {series.Count} windows of {Path.GetFileName(ratesPath)}");
+        var source = TraceLoader.Load(lengthsPath);
+        if (source.Count < 2) throw new InvalidDataException($"{lengthsPath}: needs at least two requests");
+        var sourceSpan = source[^1].ArrivalSeconds;
+        var meanRate = a.Double("mean-rate", sourceSpan > 0 ? source.Count / sourceSpan : 1);
+        var opts = new SyntheticTraceOptions
+        {
+            WindowRates = series.Values[start..(start + count)], DurationSeconds = a.Double("seconds", 3600), MeanRate = meanRate,
+            Cv = a.Double("cv", 1), Seed = a.Int("seed", 1), LengthSource = source,
+        };
+        var trace = SyntheticTrace.Generate(opts);
+        if (trace.Count == 0) throw new ArgumentException("the settings produced no requests (raise --mean-rate or --seconds)");
+        SyntheticTrace.WriteAzureCsv(outPath, trace);
+
+        var windowSeconds = opts.DurationSeconds / count;
+        var zero = opts.WindowRates.Count(r => r == 0);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"# synth-trace: {Path.GetFileName(ratesPath)} windows {start}..{start + count - 1} (day {start / (double)WindowsPerDay:0.##}, {count} x {series.StepSeconds:F0} s, {zero} at rate 0) " +
+            $"played in {opts.DurationSeconds:F0} s ({windowSeconds:F1} s per window, {series.StepSeconds / windowSeconds:F1}x compressed); " +
+            $"target mean {meanRate:F3} req/s, cv {opts.Cv}, seed {opts.Seed}; lengths bootstrapped from {Path.GetFileName(lengthsPath)} ({source.Count} pairs)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"wrote {outPath}: {trace.Count} requests, first at {trace[0].ArrivalSeconds:F2} s, last at {trace[^1].ArrivalSeconds:F1} s " +
+            $"({trace.Count / opts.DurationSeconds:F3} req/s over {opts.DurationSeconds:F0} s); prompt mean {trace.Average(t => t.ContextTokens):F0} tok, output mean {trace.Average(t => t.OutputTokens):F0} tok; " +
+            $"inter-arrival CV within windows {SyntheticTrace.WithinWindowCv(trace, windowSeconds):F2}"));
+        return 0;
+    }
+}
