@@ -27,12 +27,22 @@ public sealed record ScalingSnapshot
     public double? TtftP95Seconds { get; init; }
     /// <summary>p95 of queueing delay (arrival → prefill start) of requests admitted in the last interval; null when none.</summary>
     public double? QueueWaitP95Seconds { get; init; }
+    /// <summary>Requests whose first token came in the last interval (<see cref="TtftSloMisses"/> of them later than their
+    /// TTFT SLO); 0 when the pool does not know the SLO.</summary>
+    public int TtftSloScored { get; init; }
+    public int TtftSloMisses { get; init; }
     /// <summary>Arrivals in the last interval, requests/s.</summary>
     public double ArrivalRatePerSecond { get; init; }
     /// <summary>Prompt tokens arrived in the last interval, tokens/s (prefill demand).</summary>
     public double PrefillTokensPerSecond { get; init; }
     /// <summary>Mean context (prompt) length of recent arrivals; 0 when none.</summary>
     public double MeanContextTokens { get; init; }
+    /// <summary>Squared coefficient of variation of the gaps between consecutive arrivals in the last interval (1 for
+    /// Poisson arrivals; above 1 when requests come in clumps); null when fewer than three arrived.</summary>
+    public double? ArrivalGapCv2 { get; init; }
+    /// <summary>Squared coefficient of variation of the prefill work of the requests that arrived in the last interval
+    /// (from their prompt lengths); null when fewer than two arrived.</summary>
+    public double? PrefillWorkCv2 { get; init; }
     /// <summary>Mean output length of recently finished requests; 0 when none.</summary>
     public double MeanOutputTokens { get; init; }
     /// <summary>Output tokens/s produced per ready replica over the last interval.</summary>

@@ -47,10 +47,13 @@ public class TokenAwareScalerTests
     [Fact]
     public void Queued_backlog_is_planned_over_the_start_lead_time()
     {
-        // backlog 120k tokens over a 60 s cold start at 500 tok/s per replica = 4 replicas; with a warm stand-by (5 s) = 48.
+        // backlog 120k tokens over a 60 s cold start at 500 tok/s per replica = 4 replicas; over a warm start (5 s) = 48,
+        // but only as many replicas as there are stand-bys come that fast: with one, the rest is planned over the cold start
         var cold = new TokenAwareScaler(Opts()).Decide(new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 1, QueueDepth = 10, TokensInQueue = 120_000 });
-        var warm = new TokenAwareScaler(Opts()).Decide(new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 1, WarmReplicas = 1, QueueDepth = 10, TokensInQueue = 120_000 });
+        var oneWarm = new TokenAwareScaler(Opts()).Decide(new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 1, WarmReplicas = 1, QueueDepth = 10, TokensInQueue = 120_000 });
+        var warm = new TokenAwareScaler(Opts()).Decide(new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 1, WarmReplicas = 60, QueueDepth = 10, TokensInQueue = 120_000 });
         Assert.Equal(4, cold.DesiredReplicas);
+        Assert.Equal(4, oneWarm.DesiredReplicas);
         Assert.Equal(48, warm.DesiredReplicas);
     }
 
@@ -225,7 +228,7 @@ public class QueueingSizingTests
     public void Backlog_burst_capacity_is_released_without_waiting_for_the_stabilisation_window()
     {
         var s = new TokenAwareScaler(Q() with { ScaleDownWindowSeconds = 300, MaxScaleDownFraction = 1, WarmStartSeconds = 10 });
-        var steady = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 3, WarmReplicas = 1, ArrivalRatePerSecond = 4, PrefillTokensPerSecond = 2000 };
+        var steady = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 3, WarmReplicas = 12, ArrivalRatePerSecond = 4, PrefillTokensPerSecond = 2000 };
         var baseCount = s.Decide(steady).DesiredReplicas;
         var burst = s.Decide(steady with { NowSeconds = 30, ReadyReplicas = baseCount, QueueDepth = 50, TokensInQueue = 100_000 });
         Assert.True(burst.DesiredReplicas >= baseCount + 5);   // 100k tokens over a 10 s warm start = 10 replicas of work
@@ -292,7 +295,11 @@ public class QueueingSizingTests
     {
         // 2 replicas of work, 0.25 s prefills, 4 ready replicas: the model expects a queue at ~9% of instants
         var snap = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 4, ArrivalRatePerSecond = 8, PrefillTokensPerSecond = 2000 };
-        var o = Q(miss: 0.02) with { QueueingCalibrationWindowSeconds = 600, ScaleDownWindowSeconds = 15, MaxScaleDownFraction = 1, ScaleDownHeadroomSigma = 0 };
+        var o = Q(miss: 0.02) with
+        {
+            QueueingCalibrationWindowSeconds = 600, QueueingCalibration = QueueingCalibrationSignal.FoundQueued,
+            ScaleDownWindowSeconds = 15, MaxScaleDownFraction = 1, ScaleDownHeadroomSigma = 0,
+        };
         int Run(Func<int, bool> queued, TokenAwareOptions opts)
         {
             var s = new TokenAwareScaler(opts); var n = 4;
@@ -315,6 +322,78 @@ public class QueueingSizingTests
         for (var i = 1; i <= 40; i++)
             m = forgetting.Decide(snap with { NowSeconds = 15 * i, ReadyReplicas = m, QueueDepth = i <= 10 ? 3 : 0 }).DesiredReplicas;
         Assert.Equal(plain, m);
+    }
+
+    [Fact]
+    public void Slo_misses_beyond_the_target_share_tighten_the_target_and_none_loosen_it_within_its_bound()
+    {
+        // 2 replicas of work, 0.25 s prefills; 120 requests get their first token per 15-s tick
+        var snap = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 4, ArrivalRatePerSecond = 8, PrefillTokensPerSecond = 2000, TtftSloScored = 120 };
+        var o = Q(miss: 0.01) with
+        {
+            QueueingCalibrationWindowSeconds = 600, QueueingCalibration = QueueingCalibrationSignal.SloMisses, QueueingCalibrationMaxLoosening = 4,
+            ScaleDownWindowSeconds = 15, MaxScaleDownFraction = 1, ScaleDownHeadroomSigma = 0,
+        };
+        int Run(int missesPerTick, TokenAwareOptions opts)
+        {
+            var s = new TokenAwareScaler(opts); var n = 4;
+            for (var i = 1; i <= 40; i++)
+                n = s.Decide(snap with { NowSeconds = 15 * i, ReadyReplicas = n, TtftSloMisses = missesPerTick }).DesiredReplicas;
+            return n;
+        }
+        var plain = TokenAwareScaler.ReplicasForWaitTail(2, 0.25, 1, 0.01);
+        // misses at the target share (1.2 of 120 per tick ~ 1 or 2): about the plain count
+        Assert.InRange(Run(1, o), TokenAwareScaler.ReplicasForWaitTail(2, 0.25, 1, 0.04), plain);
+        // 6 misses per tick = 5% against a 1% target: tightened about 5x (bounded by the cap), so the pool grows
+        var missing = Run(6, o);
+        Assert.True(missing > plain);
+        Assert.True(missing <= TokenAwareScaler.ReplicasForWaitTail(2, 0.25, 1, 0.01 / 20));
+        Assert.True(missing >= TokenAwareScaler.ReplicasForWaitTail(2, 0.25, 1, 0.01 / 4));
+        // no misses: loosened, but never beyond the loosening bound
+        var none = Run(0, o);
+        Assert.True(none <= plain);
+        Assert.True(none >= TokenAwareScaler.ReplicasForWaitTail(2, 0.25, 1, 0.04));
+        // a pool that reports no scored requests (does not know its SLO) keeps the plain target
+        var blind = new TokenAwareScaler(o); var m = 4;
+        for (var i = 1; i <= 40; i++) m = blind.Decide(snap with { NowSeconds = 15 * i, ReadyReplicas = m, TtftSloScored = 0 }).DesiredReplicas;
+        Assert.Equal(plain, m);
+    }
+
+    [Fact]
+    public void Variable_arrivals_and_prompts_slow_the_modelled_wait_tail_and_need_more_replicas()
+    {
+        // one ready replica: the first decision scales straight up to the count asked for (no stabilisation involved)
+        var snap = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 1, ArrivalRatePerSecond = 8, PrefillTokensPerSecond = 2000 };
+        var o = Q(miss: 0.01) with { UseMeasuredVariability = true, VariabilityWindowSeconds = 600 };
+        int Decide(double? ca2, double? cs2, TokenAwareOptions opts) =>
+            new TokenAwareScaler(opts).Decide(snap with { ArrivalGapCv2 = ca2, PrefillWorkCv2 = cs2 }).DesiredReplicas;
+        // Poisson arrivals and exponential-like work: the M/M/c count
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(2, 0.25, 1, 0.01), Decide(1, 1, o));
+        // (Ca² + Cs²) / 2 = 3: the tail decays over 3x the service time
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(2, 0.25 * 3, 1, 0.01), Decide(4, 2, o));
+        Assert.True(Decide(4, 2, o) > Decide(1, 1, o));
+        // only the prompts' variation when the arrivals' is switched off
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(2, 0.25 * 1.5, 1, 0.01), Decide(4, 2, o with { UseArrivalVariability = false }));
+        // off, or nothing measured yet: M/M/c
+        Assert.Equal(Decide(1, 1, o), Decide(4, 2, o with { UseMeasuredVariability = false }));
+        Assert.Equal(Decide(1, 1, o), Decide(null, null, o));
+        // clamped: one absurd interval cannot take the pool to its maximum
+        Assert.Equal(TokenAwareScaler.ReplicasForWaitTail(2, 0.25 * o.MaxVariability, 1, 0.01), Decide(1e6, 1, o));
+    }
+
+    [Fact]
+    public void A_backlog_beyond_the_warm_stand_bys_is_planned_over_a_cold_start()
+    {
+        // 1 replica of steady work, 1 ready, 2 stand-bys; a backlog of 200,000 prompt tokens (200 replica-seconds)
+        var snap = new ScalingSnapshot { NowSeconds = 15, ReadyReplicas = 1, WarmReplicas = 2, ArrivalRatePerSecond = 4, PrefillTokensPerSecond = 1000, QueueDepth = 50, TokensInQueue = 200_000 };
+        var o = Q(miss: 0.01) with { WarmStartSeconds = 8, ColdStartSeconds = 60 };
+        var d = new TokenAwareScaler(o).Decide(snap).DesiredReplicas;
+        // over the warm start it would ask for ~1 + 200/8 = 26 replicas; only 2 can come that fast, so the rest is
+        // planned over the cold start: ~1 + 200/60 ≈ 4.3 replicas of work, and never fewer than ready + stand-bys
+        Assert.InRange(d, 3, TokenAwareScaler.ReplicasForWaitTail(1 + 200.0 / 60, 0.25, 1, 0.01) + 1);
+        // with enough stand-bys the warm lead stands
+        var many = new TokenAwareScaler(o).Decide(snap with { WarmReplicas = 40 }).DesiredReplicas;
+        Assert.True(many >= 26);
     }
 
     private static string LastReason(TokenAwareOptions o, ScalingSnapshot snap)

@@ -21,7 +21,7 @@ public sealed record TokenAwareOptions
     /// <summary>Queueing view of the TTFT SLO: the pool is sized so that the modelled probability that a request waits
     /// longer than <see cref="QueueDelayBudgetSeconds"/> before its prefill starts is at most this (Erlang C, M/M/c:
     /// arrivals Poisson at the measured rate, service = the mean prefill seconds per request). 0 disables it.</summary>
-    public double SloMissTarget { get; init; } = 0.0125;
+    public double SloMissTarget { get; init; } = 0.005;
     /// <summary>Online calibration of that queueing view, over this trailing window (seconds; 0 disables it). At every
     /// decision the scaler notes whether requests were queued and the M/M/c probability that they would be (Erlang C ×
     /// utilisation, at the ready replicas and the offered load). When requests queue more often than modelled — arrivals
@@ -29,9 +29,27 @@ public sealed record TokenAwareOptions
     /// the miss target is divided by that ratio (at most <see cref="QueueingCalibrationMaxFactor"/>); it is never
     /// loosened, so traffic that queues less often than modelled keeps the plain target.</summary>
     public double QueueingCalibrationWindowSeconds { get; init; } = 600;
+    /// <summary>What the calibration compares with the model. <see cref="QueueingCalibrationSignal.FoundQueued"/>: how
+    /// often requests are found queued at the decisions (tightens only). <see cref="QueueingCalibrationSignal.SloMisses"/>:
+    /// the TTFT-SLO misses the pool observed against the number the target allows (target × requests scored) — the
+    /// event the target is about, whatever caused it (clumps, long-tailed prompts, ramps faster than a start), so it
+    /// also loosens (at most <see cref="QueueingCalibrationMaxLoosening"/>) when requests miss less often than allowed.</summary>
+    public QueueingCalibrationSignal QueueingCalibration { get; init; } = QueueingCalibrationSignal.SloMisses;
+    public double QueueingCalibrationMaxLoosening { get; init; } = 4;
     /// <summary>Largest factor the calibration divides the miss target by, so a window of saturated ticks (where the
     /// model expects queueing anyway) or a mis-measured queue cannot drive the pool to its maximum.</summary>
     public double QueueingCalibrationMaxFactor { get; init; } = 20;
+    /// <summary>G/G/c view of the wait tail (Allen–Cunneen): the exponential decay of P(wait &gt; t) is slowed by
+    /// (Ca² + Cs²) / 2, with Ca² the squared coefficient of variation of the gaps between arrivals (clumped arrivals
+    /// &gt; 1) and Cs² that of the requests' prefill work (a long-tailed prompt mix &gt; 1), both measured and averaged
+    /// over <see cref="VariabilityWindowSeconds"/>; M/M/c is the case Ca² = Cs² = 1. Off: plain M/M/c.</summary>
+    public bool UseMeasuredVariability { get; init; } = true;
+    public double VariabilityWindowSeconds { get; init; } = 600;
+    /// <summary>Include the arrivals' Ca² (else Ca² = 1 and only the prefill work's variation counts).</summary>
+    public bool UseArrivalVariability { get; init; } = true;
+    /// <summary>Bounds of the (Ca² + Cs²) / 2 factor, so one odd interval cannot drive the pool to either extreme.</summary>
+    public double MinVariability { get; init; } = 0.5;
+    public double MaxVariability { get; init; } = 20;
     /// <summary>Planned batch-slot / KV utilisation.</summary>
     public double TargetMemoryUtilization { get; init; } = 0.85;
     /// <summary>Seconds a new replica needs to serve from a cold start / from the warm pool. Capacity added now only helps
@@ -58,6 +76,9 @@ public sealed record TokenAwareOptions
     public bool UseForecast { get; init; }
 }
 
+/// <summary>Signal of <see cref="TokenAwareOptions.QueueingCalibration"/>.</summary>
+public enum QueueingCalibrationSignal { FoundQueued, SloMisses }
+
 /// <summary>
 /// Ours: demand in tokens, not requests. Prefill: the offered load in replicas of work (prompt tokens/s over per-replica
 /// prefill throughput, or the measured prefill busy time when higher) is turned into a replica count by a queueing
@@ -79,6 +100,7 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
     private readonly Queue<(double T, double Tokens, double Rate, double Busy)> _demand = new();
     private bool _started;
     private readonly Queue<(double T, double Queued, double Modelled)> _queueing = new();
+    private readonly Queue<(double T, double? Ca2, double? Cs2)> _variability = new();
 
     public string Name { get; } = name ?? (options.UseForecast ? "ours+forecast" : "ours");
     public bool ActivatesOnArrival => options.Bounds.Min == 0;
@@ -101,11 +123,23 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         if (options.UseMeasuredPrefillLoad) offered = Math.Max(offered, measuredLoad);
         var backlogLoad = s.TokensInQueue / (cap.PrefillTokensPerSecond * lead);
         var svc = rate > 0 && offered > 0 ? offered / rate : 0;   // mean prefill seconds per request
-        var miss = CalibratedMissTarget(s, offered);
+        // The wait tail decays over the mean service time; under variable arrivals or service it decays slower
+        // (G/G/c), which the queueing view sees as a longer effective service time in the exponent.
+        var variability = MeasuredVariability(s);
+        svc *= variability;
+        var miss = CalibratedMissTarget(s, offered, svc);
         var needPrefill = PrefillReplicas(offered, svc, miss);
         // Burst: the queued backlog on top of the steady demand. It is not remembered by the scale-down
         // stabilisation: once drained, that capacity goes back to the warm pool (re-added in a warm start).
         var needBurst = PrefillReplicas(offered + backlogLoad, svc, miss);
+        if (s.WarmReplicas > 0 && needBurst - provisioned > s.WarmReplicas)
+        {
+            // Only the stand-bys arrive within the warm start; what the backlog needs beyond them comes after a cold
+            // start, by when it has been drained further, so that part is planned over the cold start.
+            lead = Math.Max(1, options.ColdStartSeconds);
+            var overCold = PrefillReplicas(offered + s.TokensInQueue / (cap.PrefillTokensPerSecond * lead), svc, miss);
+            needBurst = Math.Max(overCold, provisioned + s.WarmReplicas);
+        }
         var meanOut = s.MeanOutputTokens > 0 ? s.MeanOutputTokens : 0;
         var meanCtx = s.MeanContextTokens > 0 ? s.MeanContextTokens : (rate > 0 ? prefillRate / rate : 0);
         var decodeSeconds = meanOut * cap.SecondsPerOutputToken;
@@ -114,7 +148,7 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         var needKv = concurrency * (meanCtx + meanOut) / (cap.KvCacheTokens * options.TargetMemoryUtilization);
         var need = Math.Max(needPrefill, Math.Max(needSeq, needKv));
         var reason = needPrefill >= Math.Max(needSeq, needKv)
-            ? $"prefill {prefillRate:F0} tok/s ({offered:F2} replicas of work{(miss < options.SloMissTarget ? $", ε {miss:G2}" : "")}) → {needPrefill:F2}"
+            ? $"prefill {prefillRate:F0} tok/s ({offered:F2} replicas of work{(miss < options.SloMissTarget ? $", ε {miss:G2}" : "")}{(variability != 1 ? $", (Ca²+Cs²)/2 {variability:F2}" : "")}) → {needPrefill:F2}"
             : $"decode {concurrency:F1} seqs, KV → {Math.Max(needSeq, needKv):F2}";
 
         if (options.UseForecast && s.ForecastRatePerSecond is { } f && meanCtx > 0)
@@ -190,17 +224,40 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         return n;
     }
 
+    /// <summary>(Ca² + Cs²) / 2 over the variability window, clamped; 1 (M/M/c) when off or before any measurement.</summary>
+    private double MeasuredVariability(ScalingSnapshot s)
+    {
+        if (!options.UseMeasuredVariability) return 1;
+        if (s.ArrivalGapCv2 is not null || s.PrefillWorkCv2 is not null) _variability.Enqueue((s.NowSeconds, s.ArrivalGapCv2, s.PrefillWorkCv2));
+        while (_variability.Count > 0 && _variability.Peek().T <= s.NowSeconds - options.VariabilityWindowSeconds) _variability.Dequeue();
+        var ca = options.UseArrivalVariability ? _variability.Where(v => v.Ca2 is not null).Select(v => v.Ca2!.Value).DefaultIfEmpty(1).Average() : 1;
+        var cs = _variability.Where(v => v.Cs2 is not null).Select(v => v.Cs2!.Value).DefaultIfEmpty(1).Average();
+        return Math.Clamp((ca + cs) / 2, options.MinVariability, options.MaxVariability);
+    }
+
     /// <summary>The miss target after the online calibration (see <see cref="TokenAwareOptions.QueueingCalibrationWindowSeconds"/>).</summary>
-    private double CalibratedMissTarget(ScalingSnapshot s, double offered)
+    private double CalibratedMissTarget(ScalingSnapshot s, double offered, double svc)
     {
         var miss = options.SloMissTarget;
         if (miss <= 0 || options.QueueingCalibrationWindowSeconds <= 0) return miss;
         // Only ticks with serving replicas and demand say anything about the model; an idle pool neither confirms nor refutes it.
         if (s.ReadyReplicas > 0 && offered > 0)
-            _queueing.Enqueue((s.NowSeconds, s.QueueDepth > 0 ? 1 : 0, QueuedProbability(s.ReadyReplicas, offered)));
+        {
+            if (options.QueueingCalibration == QueueingCalibrationSignal.SloMisses)
+                _queueing.Enqueue((s.NowSeconds, s.TtftSloMisses, s.TtftSloScored * miss));
+            else
+                _queueing.Enqueue((s.NowSeconds, s.QueueDepth > 0 ? 1 : 0, QueuedProbability(s.ReadyReplicas, offered)));
+        }
         while (_queueing.Count > 0 && _queueing.Peek().T <= s.NowSeconds - options.QueueingCalibrationWindowSeconds) _queueing.Dequeue();
-        return miss / QueueingExcess(_queueing.Sum(q => q.Queued), _queueing.Sum(q => q.Modelled), options.QueueingCalibrationMaxFactor);
+        var observed = _queueing.Sum(q => q.Queued); var modelled = _queueing.Sum(q => q.Modelled);
+        return options.QueueingCalibration == QueueingCalibrationSignal.SloMisses
+            ? miss / Math.Clamp((observed + 1) / (modelled + 1), 1 / Math.Max(1, options.QueueingCalibrationMaxLoosening), options.QueueingCalibrationMaxFactor)
+            : miss / QueueingExcess(observed, modelled, options.QueueingCalibrationMaxFactor);
     }
+
+    /// <summary>Modelled P(wait &gt; budget) at c ready replicas: C(c, a) · exp(−(c − a) · budget / S); 1 when the load reaches the pool.</summary>
+    public static double WaitTailProbability(int c, double a, double serviceSeconds, double budgetSeconds) =>
+        c <= 0 || a >= c ? 1 : serviceSeconds <= 0 ? 0 : ErlangC(c, a) * Math.Exp(-(c - a) * budgetSeconds / serviceSeconds);
 
     /// <summary>M/M/c probability that requests are waiting at a random instant: all c replicas busy and at least one
     /// more request present, Erlang C × a/c (1 when the load reaches the pool).</summary>
@@ -223,7 +280,7 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         if (serviceSeconds <= 0 || missTarget <= 0) return (int)Math.Ceiling(load - 1e-9);
         for (var c = Math.Max(1, (int)Math.Floor(load) + 1); c < 100_000; c++)
         {
-            if (ErlangC(c, load) * Math.Exp(-(c - load) * budgetSeconds / serviceSeconds) <= missTarget) return c;
+            if (WaitTailProbability(c, load, serviceSeconds, budgetSeconds) <= missTarget) return c;
         }
         return 100_000;
     }

@@ -102,6 +102,9 @@ public sealed class Simulator
     private int _arrivals; private long _arrivedTokens; private readonly List<double> _ttftInterval = new(); private readonly List<double> _waitInterval = new();
     private long _outputTokensInterval; private double _meanOut; private int _finished; private double _lastMeanCtx;
     private double _prefillBusyArea;
+    // arrival gaps and prefill work of this interval's arrivals (for their coefficients of variation)
+    private int _sloMissesInterval;
+    private double _lastArrivalAt = double.NaN; private int _gaps; private double _gapSum, _gapSq, _workSum, _workSq;
     private readonly List<double> _rateHistory = new();
 
     public Simulator(ServiceModel model, IReadOnlyList<TraceRequest> trace, SimulationOptions? options = null)
@@ -134,6 +137,9 @@ public sealed class Simulator
                     var r = _trace[ev.A];
                     _queue.Add((AdmissionKey(ev.A), ev.A)); _waitingByArrival.Add((r.ArrivalSeconds, ev.A)); _tokensInQueue += r.ContextTokens;
                     _arrivals++; _arrivedTokens += r.ContextTokens;
+                    var work = _m.PrefillSeconds(r.ContextTokens); _workSum += work; _workSq += work * work;
+                    if (!double.IsNaN(_lastArrivalAt)) { var g = _now - _lastArrivalAt; _gaps++; _gapSum += g; _gapSq += g * g; }
+                    _lastArrivalAt = _now;
                     if (scaler.ActivatesOnArrival && Provisioned() == 0)
                     {
                         var d = scaler.Decide(Snapshot(0));
@@ -155,6 +161,7 @@ public sealed class Simulator
                     {
                         var p = _replicas[ev.A]; var i = ev.B;
                         Level(p); p.Prefilling = -1; _firstToken[i] = _now; _ttftInterval.Add(_now - _trace[i].ArrivalSeconds);
+                        if (_now - _trace[i].ArrivalSeconds > _m.SloFor(_trace[i].ContextTokens) + 1e-9) _sloMissesInterval++;
                         var decode = Math.Max(0, _trace[i].OutputTokens - 1) * _m.DecodeSecondsPerToken;
                         Push(_now + decode, Kind.DecodeDone, p.Id, i);
                         Dispatch();
@@ -279,12 +286,23 @@ public sealed class Simulator
             PrefillBusyFraction = ready > 0 ? _prefillBusyArea / (span * ready) : 0,
             ForecastRatePerSecond = fc,
             ForecastHorizonSeconds = _o.ForecastHorizonSeconds,
+            TtftSloScored = _ttftInterval.Count,
+            TtftSloMisses = _sloMissesInterval,
+            ArrivalGapCv2 = _gaps >= 2 ? Cv2(_gaps, _gapSum, _gapSq) : null,
+            PrefillWorkCv2 = _arrivals >= 2 ? Cv2(_arrivals, _workSum, _workSq) : null,
         };
+    }
+
+    /// <summary>Squared coefficient of variation from a count, sum and sum of squares (population variance).</summary>
+    public static double Cv2(int n, double sum, double sumSq)
+    {
+        var mean = sum / n;
+        return mean > 0 ? Math.Max(0, sumSq / n - mean * mean) / (mean * mean) : 0;
     }
 
     private void ResetInterval()
     {
-        _intervalStart = _now; _arrivals = 0; _arrivedTokens = 0; _ttftInterval.Clear(); _waitInterval.Clear();
+        _intervalStart = _now; _arrivals = 0; _arrivedTokens = 0; _gaps = 0; _gapSum = 0; _gapSq = 0; _workSum = 0; _workSq = 0; _sloMissesInterval = 0; _ttftInterval.Clear(); _waitInterval.Clear();
         _outputTokensInterval = 0; _prefillBusyArea = 0;
         foreach (var r in _replicas) { r.LevelArea = 0; r.DutyArea = 0; r.ReadyTimeInInterval = 0; r.LevelSince = _now; }
     }

@@ -34,6 +34,23 @@ public static class AutoscaleCommand
         OursSigma = a.Double("ours-sigma", OursSigma);
         OursMiss = a.Double("ours-miss", OursMiss);
         OursCalibration = a.Double("ours-calib-window", OursCalibration);
+        OursCalibrationSignal = a.Get("ours-calib") switch
+        {
+            null => OursCalibrationSignal,
+            "queued" => QueueingCalibrationSignal.FoundQueued,
+            "misses" => QueueingCalibrationSignal.SloMisses,
+            var other => throw new ArgumentException($"--ours-calib: '{other}' is not queued or misses"),
+        };
+        (OursVariability, OursArrivalVariability) = a.Get("ours-variability") switch
+        {
+            null => (OursVariability, OursArrivalVariability),
+            "off" => (false, false),
+            "service" => (true, false),
+            "both" => (true, true),
+            var other => throw new ArgumentException($"--ours-variability: '{other}' is not off, service or both"),
+        };
+        OursLoosen = a.Double("ours-max-loosen", OursLoosen);
+        OursMaxVariability = a.Double("ours-max-variability", OursMaxVariability);
         OursInterval = a.Get("ours-interval") is { } oi ? double.Parse(oi, System.Globalization.CultureInfo.InvariantCulture) : null;
         FrontDoor = a.Get("front-door") switch
         {
@@ -88,11 +105,23 @@ public static class AutoscaleCommand
     public static double OursUtil { get; set; } = 0.9;
 
     /// <summary>Modelled per-request probability of waiting past the queueing budget that ours sizes for (--ours-miss).</summary>
-    public static double OursMiss { get; set; } = 0.0125;
+    public static double OursMiss { get; set; } = 0.005;
 
     /// <summary>Window (s) of ours' online calibration of that target against how often requests were found queued
     /// (--ours-calib-window; 0 = off).</summary>
     public static double OursCalibration { get; set; } = 600;
+
+    /// <summary>What ours calibrates against (--ours-calib queued|misses).</summary>
+    public static QueueingCalibrationSignal OursCalibrationSignal { get; set; } = QueueingCalibrationSignal.SloMisses;
+
+    /// <summary>G/G/c variability factor from measured arrival and prefill-work variation (--ours-variability on|off).</summary>
+    public static bool OursVariability { get; set; } = true;
+    public static bool OursArrivalVariability { get; set; } = true;
+
+    public static double OursLoosen { get; set; } = 4;
+
+    /// <summary>Upper bound of ours' (Ca² + Cs²) / 2 factor (--ours-max-variability).</summary>
+    public static double OursMaxVariability { get; set; } = 20;
 
     /// <summary>Scale-down stabilisation window of ours, seconds (--ours-down-window); default: the cold start, the horizon
     /// over which a replica given back cannot return.</summary>
@@ -108,7 +137,8 @@ public static class AutoscaleCommand
     public static TokenAwareOptions Ours(ServiceModel m, ReplicaCapacity cap, double budget, bool forecast) => new()
     {
         Capacity = cap, QueueDelayBudgetSeconds = budget, UseForecast = forecast, TargetPrefillUtilization = OursUtil,
-        SloMissTarget = OursMiss, QueueingCalibrationWindowSeconds = OursCalibration,
+        SloMissTarget = OursMiss, QueueingCalibrationWindowSeconds = OursCalibration, QueueingCalibration = OursCalibrationSignal,
+        UseMeasuredVariability = OursVariability, UseArrivalVariability = OursArrivalVariability, QueueingCalibrationMaxLoosening = OursLoosen, MaxVariability = OursMaxVariability,
         ScaleDownWindowSeconds = OursDownWindow ?? m.ColdStartSeconds, ScaleDownHeadroomSigma = OursSigma,
         ColdStartSeconds = m.ColdStartSeconds, WarmStartSeconds = m.WarmStartSeconds,
     };

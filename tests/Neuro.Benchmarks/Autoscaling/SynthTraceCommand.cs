@@ -6,10 +6,12 @@ namespace Neuro.Benchmarks.Autoscaling;
 
 /// <summary>
 /// synth-trace --out FILE.csv [--rates FILE] [--lengths TRACEFILE] [--start-window 1728] [--windows 144] [--seconds 3600]
-///             [--mean-rate R] [--cv 1] [--seed 1]
+///             [--mean-rate R] [--cv 1] [--seed 1] [--keep-outages]
 /// Writes a held-out per-request trace (Azure CSV, readable by <c>autoscale --trace</c>): arrivals follow the rate
 /// series' windows [start, start + windows) played in --seconds and rescaled to --mean-rate (default: the lengths
 /// trace's own mean rate); prompt/output pairs are bootstrapped from --lengths (.csv Azure, .jsonl Mooncake).
+/// Windows far below the trailing week's median are data-collection outages in ServeGen, not load (docs/autoscaling.md,
+/// "Gaps"), so they are forward-filled like the forecaster's inputs; --keep-outages plays them as zero traffic instead.
 /// Defaults: ServeGen m-mid day 12 (0-based; a day after the forecasters' training days) in one hour, Azure conv lengths.
 /// </summary>
 public static class SynthTraceCommand
@@ -33,9 +35,17 @@ public static class SynthTraceCommand
         if (source.Count < 2) throw new InvalidDataException($"{lengthsPath}: needs at least two requests");
         var sourceSpan = source[^1].ArrivalSeconds;
         var meanRate = a.Double("mean-rate", sourceSpan > 0 ? source.Count / sourceSpan : 1);
+        var values = series.Values.ToArray();
+        var filled = 0;
+        if (!a.Flag("keep-outages"))
+        {
+            var gap = RollingOrigin.CausalGaps(values, 0.05, 7 * WindowsPerDay);
+            for (var i = 1; i < values.Length; i++)
+                if (gap[i]) { values[i] = values[i - 1]; if (i >= start && i < start + count) filled++; }
+        }
         var opts = new SyntheticTraceOptions
         {
-            WindowRates = series.Values[start..(start + count)], DurationSeconds = a.Double("seconds", 3600), MeanRate = meanRate,
+            WindowRates = values[start..(start + count)], DurationSeconds = a.Double("seconds", 3600), MeanRate = meanRate,
             Cv = a.Double("cv", 1), Seed = a.Int("seed", 1), LengthSource = source,
         };
         var trace = SyntheticTrace.Generate(opts);
@@ -45,7 +55,7 @@ public static class SynthTraceCommand
         var windowSeconds = opts.DurationSeconds / count;
         var zero = opts.WindowRates.Count(r => r == 0);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"# synth-trace: {Path.GetFileName(ratesPath)} windows {start}..{start + count - 1} (day {start / (double)WindowsPerDay:0.##}, {count} x {series.StepSeconds:F0} s, {zero} at rate 0) " +
+            $"# synth-trace: {Path.GetFileName(ratesPath)} windows {start}..{start + count - 1} (day {start / (double)WindowsPerDay:0.##}, {count} x {series.StepSeconds:F0} s, {zero} at rate 0, {filled} outage windows forward-filled) " +
             $"played in {opts.DurationSeconds:F0} s ({windowSeconds:F1} s per window, {series.StepSeconds / windowSeconds:F1}x compressed); " +
             $"target mean {meanRate:F3} req/s, cv {opts.Cv}, seed {opts.Seed}; lengths bootstrapped from {Path.GetFileName(lengthsPath)} ({source.Count} pairs)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
