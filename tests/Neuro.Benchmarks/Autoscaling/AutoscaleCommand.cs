@@ -6,7 +6,7 @@ using Neuro.Autoscaling.Simulation;
 namespace Neuro.Benchmarks.Autoscaling;
 
 /// <summary>
-/// autoscale [--trace FILE]... [--model JSON] [--interval 15] [--seed 1] [--max-rows N] [--plot-dir DIR] [--decisions N]
+/// autoscale [--trace FILE]... [--held-out] [--model JSON] [--interval 15] [--seed 1] [--max-rows N] [--plot-dir DIR] [--decisions N]
 /// Replays each trace through the simulator once per scaler (ours, baselines) plus the hindsight oracle and prints
 /// SLO attainment, latency, GPU-hours and cost side by side.
 /// </summary>
@@ -62,13 +62,19 @@ public static class AutoscaleCommand
         Console.WriteLine($"# autoscale: service model '{model.Name}' ({Path.GetFileName(modelPath)}), {model.GpusPerReplica} GPUs/replica, " +
                           $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}; front door {FrontDoor}");
         Console.WriteLine($"# SLO: TTFT <= max({model.TtftSloSeconds}s, {model.TtftSloScale} x unloaded prefill time); goal: ours >= 99% at <= 1.15x oracle GPU-h, >= 25% fewer GPU-h than the best baseline at equal or better attainment");
-        foreach (var path in traces)
+        var runs = new List<(string Name, List<TraceRequest> Trace)>();
+        foreach (var path in traces) runs.Add((Path.GetFileName(path), TraceLoader.Load(path, maxRows)));
+        if (a.Flag("held-out")) runs.AddRange(HeldOut(seed));
+        var summary = new List<(string Name, List<SimulationResult> Results)>();
+        foreach (var (name, trace) in runs)
         {
             var sw = Stopwatch.StartNew();
-            var trace = TraceLoader.Load(path, maxRows);
-            RunTrace(Path.GetFileName(path), trace, model, interval, seed, a.Get("plot-dir"), a.Int("decisions", 0));
+            // plots for the real traces only (the documented figures)
+            var plots = name.StartsWith("held-out", StringComparison.Ordinal) ? null : a.Get("plot-dir");
+            summary.Add((name, RunTrace(name, trace, model, interval, seed, plots, a.Int("decisions", 0))));
             Console.WriteLine($"({sw.Elapsed.TotalSeconds:F1} s for this trace)");
         }
+        if (summary.Count > 1) PrintSummary(summary);
         return 0;
     }
 
@@ -153,7 +159,51 @@ public static class AutoscaleCommand
         InitialWarmReplicas = s is TokenAwareScaler ? Math.Max(1, (int)Math.Ceiling(0.2 * initial)) : 0,
     };
 
-    private static void RunTrace(string name, List<TraceRequest> trace, ServiceModel m, double interval, int seed, string? plotDir, int showDecisions)
+    /// <summary>
+    /// Held-out traces (--held-out): arrivals shaped by two ServeGen m-mid days that no default was chosen on (days 12
+    /// and 13, 144 ten-minute windows each played in one hour, collection outages forward-filled), Poisson (CV 1) or
+    /// bursty gamma (CV 2) within windows; (prompt, output) pairs bootstrapped from the Azure or Mooncake trace at its
+    /// own mean rate. Generated in memory with the run's seed; `synth-trace` writes the same traces to files.
+    /// </summary>
+    public static IEnumerable<(string Name, List<TraceRequest> Trace)> HeldOut(int seed)
+    {
+        var ratesPath = CliArgs.Locate("shared/data/rates/servegen_language_m-mid.csv");
+        var series = Neuro.Autoscaling.Forecasting.RateSeries.Load(ratesPath);
+        var azurePath = CliArgs.Locate("shared/data/traces/AzureLLMInferenceTrace_conv.csv");
+        var moonPath = CliArgs.Locate("shared/data/traces/mooncake_conversation_trace.jsonl");
+        var azure = TraceLoader.Load(azurePath); var moon = TraceLoader.Load(moonPath);
+        foreach (var (day, lengths, source, path, rate, cv) in new[]
+                 {
+                     (12, "azure", azure, azurePath, 5.5, 1.0), (12, "azure", azure, azurePath, 5.5, 2.0), (13, "azure", azure, azurePath, 5.5, 1.0),
+                     (12, "mooncake", moon, moonPath, 3.4, 1.0), (13, "mooncake", moon, moonPath, 3.4, 1.0), (13, "mooncake", moon, moonPath, 3.4, 2.0),
+                 })
+        {
+            var (o, _) = SynthTraceCommand.Options(series, Path.GetFileName(ratesPath), day * SynthTraceCommand.WindowsPerDay, SynthTraceCommand.WindowsPerDay,
+                3600, rate, cv, seed, source, path, keepOutages: false);
+            yield return ($"held-out day {day}, {lengths} lengths, cv {cv:0}", SyntheticTrace.Generate(o));
+        }
+    }
+
+    private static void PrintSummary(List<(string Name, List<SimulationResult> Results)> summary)
+    {
+        Console.WriteLine();
+        Console.WriteLine("## Summary: attainment / GPU-h (x oracle) per trace");
+        Console.WriteLine();
+        Console.WriteLine("| trace | ours | ours+forecast | seed-predictive | hpa-util70 | cheapest other baseline >= ours' attainment | oracle |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        foreach (var (name, results) in summary)
+        {
+            var oracle = results[^1]; var og = oracle.GpuHours;
+            string Cell(SimulationResult r) => $"{r.SloAttainment:P2} / {r.GpuHours:F1} ({r.GpuHours / og:F2}x)";
+            SimulationResult By(string n) => results.First(r => r.Scaler == n);
+            var ours = results[0];
+            var rival = results.Skip(2).Take(results.Count - 3).Where(b => b.SloAttainment >= ours.SloAttainment - 1e-12).OrderBy(b => b.GpuHours).FirstOrDefault();
+            var rivalCell = rival is null ? "none" : $"{rival.Scaler}: {Cell(rival)}; ours {100 * (1 - ours.GpuHours / rival.GpuHours):F1}% fewer GPU-h";
+            Console.WriteLine($"| {name} | {Cell(ours)} | {Cell(results[1])} | {Cell(By("seed-predictive"))} | {Cell(By("hpa-util70"))} | {rivalCell} | {Cell(oracle)} |");
+        }
+    }
+
+    private static List<SimulationResult> RunTrace(string name, List<TraceRequest> trace, ServiceModel m, double interval, int seed, string? plotDir, int showDecisions)
     {
         var span = trace[^1].ArrivalSeconds;
         Console.WriteLine();
@@ -214,6 +264,7 @@ public static class AutoscaleCommand
             plt.SavePng(png, 1400, 650);
             Console.WriteLine($"plot: {png}");
         }
+        return results;
     }
 
     public static (double Warm, double Cold) ScaleFromZero(ServiceModel m, IReadOnlyList<TraceRequest> oneRequest, double interval, int seed)

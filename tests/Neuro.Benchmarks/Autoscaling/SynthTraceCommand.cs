@@ -29,25 +29,10 @@ public static class SynthTraceCommand
         var series = RateSeries.Load(ratesPath);
         var start = a.Int("start-window", 12 * WindowsPerDay);
         var count = a.Int("windows", WindowsPerDay);
-        if (start < 0 || count <= 0 || start + count > series.Count)
-            throw new ArgumentException($"windows [{start}, {start + count}) are not inside the {series.Count} windows of {Path.GetFileName(ratesPath)}");
         var source = TraceLoader.Load(lengthsPath);
-        if (source.Count < 2) throw new InvalidDataException($"{lengthsPath}: needs at least two requests");
-        var sourceSpan = source[^1].ArrivalSeconds;
-        var meanRate = a.Double("mean-rate", sourceSpan > 0 ? source.Count / sourceSpan : 1);
-        var values = series.Values.ToArray();
-        var filled = 0;
-        if (!a.Flag("keep-outages"))
-        {
-            var gap = RollingOrigin.CausalGaps(values, 0.05, 7 * WindowsPerDay);
-            for (var i = 1; i < values.Length; i++)
-                if (gap[i]) { values[i] = values[i - 1]; if (i >= start && i < start + count) filled++; }
-        }
-        var opts = new SyntheticTraceOptions
-        {
-            WindowRates = values[start..(start + count)], DurationSeconds = a.Double("seconds", 3600), MeanRate = meanRate,
-            Cv = a.Double("cv", 1), Seed = a.Int("seed", 1), LengthSource = source,
-        };
+        var (opts, filled) = Options(series, Path.GetFileName(ratesPath), start, count, a.Double("seconds", 3600),
+            a.Get("mean-rate") is null ? null : a.Double("mean-rate", 0), a.Double("cv", 1), a.Int("seed", 1), source, lengthsPath, a.Flag("keep-outages"));
+        var meanRate = opts.MeanRate ?? 0;
         var trace = SyntheticTrace.Generate(opts);
         if (trace.Count == 0) throw new ArgumentException("the settings produced no requests (raise --mean-rate or --seconds)");
         SyntheticTrace.WriteAzureCsv(outPath, trace);
@@ -63,5 +48,31 @@ public static class SynthTraceCommand
             $"({trace.Count / opts.DurationSeconds:F3} req/s over {opts.DurationSeconds:F0} s); prompt mean {trace.Average(t => t.ContextTokens):F0} tok, output mean {trace.Average(t => t.OutputTokens):F0} tok; " +
             $"inter-arrival CV within windows {SyntheticTrace.WithinWindowCv(trace, windowSeconds):F2}"));
         return 0;
+    }
+
+    /// <summary>Generator settings for windows [start, start + count) of a rate series; ServeGen's collection outages
+    /// (windows far below the trailing week's median) are forward-filled unless <paramref name="keepOutages"/>. A null
+    /// mean rate means the length source's own.</summary>
+    public static (SyntheticTraceOptions Options, int FilledOutageWindows) Options(RateSeries series, string ratesName, int start, int count,
+        double seconds, double? meanRate, double cv, int seed, IReadOnlyList<TraceRequest> source, string sourceName, bool keepOutages)
+    {
+        if (start < 0 || count <= 0 || start + count > series.Count)
+            throw new ArgumentException($"windows [{start}, {start + count}) are not inside the {series.Count} windows of {ratesName}");
+        if (source.Count < 2) throw new InvalidDataException($"{sourceName}: needs at least two requests");
+        var sourceSpan = source[^1].ArrivalSeconds;
+        var values = series.Values.ToArray();
+        var filled = 0;
+        if (!keepOutages)
+        {
+            var gap = RollingOrigin.CausalGaps(values, 0.05, 7 * WindowsPerDay);
+            for (var i = 1; i < values.Length; i++)
+                if (gap[i]) { values[i] = values[i - 1]; if (i >= start && i < start + count) filled++; }
+        }
+        return (new SyntheticTraceOptions
+        {
+            WindowRates = values[start..(start + count)], DurationSeconds = seconds,
+            MeanRate = meanRate ?? (sourceSpan > 0 ? source.Count / sourceSpan : 1),
+            Cv = cv, Seed = seed, LengthSource = source,
+        }, filled);
     }
 }
