@@ -20,6 +20,7 @@ namespace Neuro.Grains;
 public sealed partial class ModelPoolGrain(
     IOptions<ModelPoolOptions> settings,
     IReplicaActuator actuator,
+    Inference.InferenceHost inference,
     ILogger<ModelPoolGrain> log,
     NeuroClock clock) : Grain, IModelPoolGrain
 {
@@ -78,12 +79,23 @@ public sealed partial class ModelPoolGrain(
         return Task.CompletedTask;
     }
 
-    public Task<ModelPoolStatus> GetStatusAsync() => Task.FromResult(new ModelPoolStatus(
+    public async Task<ModelPoolStatus> GetStatusAsync()
+    {
+        if (_signals.Turns == 0 && _serving.Count == 0 && !inference.Knows(Model)
+            && await GrainFactory.GetGrain<IModelRegistryGrain>(Model).GetAsync() is null)
+        {
+            DeactivateOnIdle(); // a name nobody serves must not leave a pool (and its timer) behind
+            throw NeuroRequestException.NotFound("model", $"model '{Model}' is neither configured nor loaded, and no turn has used it");
+        }
+        return Status();
+    }
+
+    private ModelPoolStatus Status() => new(
         Model, _scaler.Name, _options.MinReplicas, _options.MaxReplicas, _desired, _warm, _reason, _decidedAt, _serving,
         new ModelPoolSignalsView(_options.WindowSeconds, _last.ArrivalRatePerSecond, _last.PrefillTokensPerSecond, _last.TtftP95Seconds,
             _last.MeanContextTokens, _last.MeanOutputTokens, _last.OutputTokensPerSecondPerReplica, _last.QueueDepth, _last.TokensInQueue,
             _last.InFlightRequests, _signals.Turns, _signals.PrefilledTokens, _signals.OutputTokens),
-        actuator.Name));
+        actuator.Name);
 
     private async Task ScaleAsync(CancellationToken cancellationToken)
     {
