@@ -93,8 +93,8 @@ public sealed partial class ModelPoolGrain(
     private ModelPoolStatus Status() => new(
         Model, _scaler.Name, _options.MinReplicas, _options.MaxReplicas, _desired, _warm, _reason, _decidedAt, _serving,
         new ModelPoolSignalsView(_options.WindowSeconds, _last.ArrivalRatePerSecond, _last.PrefillTokensPerSecond, _last.TtftP95Seconds,
-            _last.MeanContextTokens, _last.MeanOutputTokens, _last.OutputTokensPerSecondPerReplica, _last.QueueDepth, _last.TokensInQueue,
-            _last.InFlightRequests, _signals.Turns, _signals.PrefilledTokens, _signals.OutputTokens),
+            _last.MeanContextTokens, _last.MeanOutputTokens, _last.OutputTokensPerSecondPerReplica, _signals.Waiting, _last.TokensInQueue,
+            _signals.Waiting + _signals.Decoding, _signals.Turns, _signals.PrefilledTokens, _signals.OutputTokens),
         actuator.Name);
 
     private async Task ScaleAsync(CancellationToken cancellationToken)

@@ -39,7 +39,8 @@ public sealed record ModelPoolStatus(
     [property: Id(9)] ModelPoolSignalsView Signals,
     [property: Id(10)] string Actuator);
 
-/// <summary>What the scaler read at the last decision (a window of <see cref="WindowSeconds"/>) and the totals since activation.</summary>
+/// <summary>What the scaler read at the last decision (rates, means, TTFT p95 and tokens in queue, over a window of
+/// <see cref="WindowSeconds"/>), the turns waiting and in flight now, and the totals since activation.</summary>
 [GenerateSerializer, Immutable, Alias("neuro.model-pool-signals")]
 public sealed record ModelPoolSignalsView(
     [property: Id(0)] double WindowSeconds,
