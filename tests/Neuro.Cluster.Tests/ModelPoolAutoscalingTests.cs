@@ -151,6 +151,14 @@ public sealed class ModelPoolAutoscalingTests(ITestOutputHelper output)
         Assert.Equal(12, rest.GetProperty("signals").GetProperty("turns").GetInt64());
         Assert.True(rest.GetProperty("desired_replicas").GetInt32() >= 1);
 
+        // And through the client SDK, over the gateway.
+        await using (var sdk = await SdkAsync(app))
+        {
+            var viaSdk = await sdk.Neuro.GetModelPoolStatusAsync(Model);
+            Assert.Equal(expectedPrefill, viaSdk.Signals.PrefilledTokens);
+            Assert.NotNull(viaSdk.LastReason);
+        }
+
         // Load stopped: once the window empties and the stabilisation passes, the pool goes back to its floor.
         await WaitAsync(async () => (await pool.GetStatusAsync()).DesiredReplicas == 1, "desired back at the floor", TimeSpan.FromSeconds(15));
         output.WriteLine($"back down after {clock.Elapsed.TotalSeconds - loadSeconds:F1} s: {(await pool.GetStatusAsync()).LastReason}");
@@ -166,6 +174,32 @@ public sealed class ModelPoolAutoscalingTests(ITestOutputHelper output)
         var missing = await http.GetAsync("/api/v1/models/no-such-model/pool");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("model", JsonDocument.Parse(await missing.Content.ReadAsStringAsync()).RootElement.GetProperty("field").GetString());
+
+        await using var sdk = await SdkAsync(app);
+        var refused = await Assert.ThrowsAsync<NeuroRequestException>(() => sdk.Neuro.GetModelPoolStatusAsync("no-such-model"));
+        Assert.Equal(("model", NeuroErrorKind.NotFound), (refused.Field, refused.Kind));
+        Assert.Equal("model", (await Assert.ThrowsAsync<NeuroRequestException>(() => sdk.Neuro.GetModelPoolStatusAsync(" "))).Field);
+    }
+
+    private sealed class Sdk(Microsoft.Extensions.Hosting.IHost host) : IAsyncDisposable
+    {
+        public Neuro.Client.INeuroClient Neuro => host.Services.GetRequiredService<Neuro.Client.INeuroClient>();
+
+        public async ValueTask DisposeAsync()
+        {
+            await host.StopAsync();
+            host.Dispose();
+        }
+    }
+
+    private static async Task<Sdk> SdkAsync(WebApplication app)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        Neuro.Client.NeuroClientExtensions.AddNeuroClient(builder.Services, o =>
+            (o.GatewayPort, o.ClusterId) = (int.Parse(app.Configuration["Neuro:GatewayPort"]!), app.Configuration["Neuro:ClusterId"]!));
+        var host = builder.Build();
+        await host.StartAsync();
+        return new Sdk(host);
     }
 
     private static async Task WaitAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
