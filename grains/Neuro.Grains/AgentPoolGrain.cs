@@ -99,7 +99,7 @@ public sealed partial class AgentPoolGrain(
         var decision = _scaler.Decide(snapshot);
         var ready = Math.Clamp(decision.DesiredReplicas, spec.MinReplicas, spec.MaxReplicas);
         var warm = Math.Max(0, decision.WarmPoolReplicas);
-        NeuroMeters.ReportScaling(Pool, ready, snapshot.TokensInQueue, snapshot.TtftP95Seconds);
+        NeuroMeters.ReportScaling(NeuroMeters.AgentPool, Pool, ready, snapshot.TokensInQueue, snapshot.TtftP95Seconds);
         if (ready == S.Ready && warm == S.Warming)
         {
             return;

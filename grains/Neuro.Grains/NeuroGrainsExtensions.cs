@@ -51,10 +51,36 @@ public static class NeuroGrainsExtensions
             autoscaling.Bind(configuration.GetSection(AutoscalingSettings.Section));
         }
         silo.Services.TryAddSingleton<Neuro.Autoscaling.Live.IReplicaActuator, Neuro.Autoscaling.Live.NoExternalActuator>();
+        silo.Services.AddNeuroModelPools(configuration);
         silo.Services.AddNeuroWebhooks(configuration);
         silo.Services.TryAddSingleton<WebhookDeliveries>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<WebhookDeliveries>());
         silo.Services.AddPlacementDirector<ResourceOwnerPlacement, ResourceOwnerPlacementDirector>();
         return silo;
+    }
+
+    /// <summary>Model pools (<see cref="ModelPoolGrain"/>): their capacity and SLO settings from
+    /// <c>Neuro:Autoscaling:Models</c>, checked when the silo starts so a bad value names its key there.</summary>
+    public static IServiceCollection AddNeuroModelPools(this IServiceCollection services, IConfiguration? configuration = null)
+    {
+        var options = services.AddOptions<Neuro.Autoscaling.Live.ModelPoolOptions>();
+        if (configuration is not null)
+        {
+            options.Bind(configuration.GetSection(Neuro.Autoscaling.Live.ModelPoolOptions.Section));
+        }
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Options.IValidateOptions<Neuro.Autoscaling.Live.ModelPoolOptions>, ModelPoolOptionsValidator>());
+        return services;
+    }
+
+    private static string? Problem(Neuro.Autoscaling.Live.ModelPoolOptions o) =>
+        o.Validate() is { } bad ? $"{Neuro.Autoscaling.Live.ModelPoolOptions.Section}:{bad.Field} {bad.Message}"
+        : o.PerModel.Keys.Select(m => (Model: m, Bad: o.For(m).Validate())).FirstOrDefault(x => x.Bad is not null) is { Bad: { } b } per
+            ? $"{Neuro.Autoscaling.Live.ModelPoolOptions.Section}:PerModel:{per.Model}:{b.Field} {b.Message}" : null;
+
+    private sealed class ModelPoolOptionsValidator : Microsoft.Extensions.Options.IValidateOptions<Neuro.Autoscaling.Live.ModelPoolOptions>
+    {
+        public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, Neuro.Autoscaling.Live.ModelPoolOptions options) =>
+            Problem(options) is { } problem ? Microsoft.Extensions.Options.ValidateOptionsResult.Fail(problem) : Microsoft.Extensions.Options.ValidateOptionsResult.Success;
     }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Neuro.Abstractions;
 using Neuro.Grains.Inference;
@@ -11,12 +12,13 @@ namespace Neuro.Grains;
 /// <summary>One conversation. Persists through <see cref="ISessionStore"/> (an append-only turn log) rather than a whole-state
 /// <c>IPersistentState</c>: a turn costs one small append however long the conversation, and the store's sequence check
 /// keeps a stale activation from writing after a handoff.</summary>
-public sealed class SessionGrain(
+public sealed partial class SessionGrain(
     ISessionStore store,
     IOptions<SessionLimits> limits,
     NeuroClock clock,
     ILocalSiloDetails silo,
-    InferenceHost inference) : Grain, ISessionGrain, IRemindable
+    InferenceHost inference,
+    ILogger<SessionGrain> log) : Grain, ISessionGrain, IRemindable
 {
     private const string ExpiryReminder = "idle-expiry";
     private const int MaxGeneratedTokens = 4096;
@@ -121,7 +123,10 @@ public sealed class SessionGrain(
         var served = await inference.GetAsync(modelName, cancellationToken);
         var sequence = _sequence ??= new SequenceState(PromptTokens(served, _state.Turns));
         var prompt = served.Tokenizer.Encode(UserPiece(request.Content));
-        await AppendCoreAsync(new TurnInput("user", request.Content, prompt.Count), prompt);
+        var user = await AppendCoreAsync(new TurnInput("user", request.Content, prompt.Count), prompt);
+        var turnId = $"{Id}/{user.Seq}";
+        // What the generator will prefill: the new prompt and whatever of the conversation its cache does not hold.
+        var toPrefill = sequence.Tokens.Count - sequence.CachedLength + prompt.Count;
 
         var options = new GenerationOptions
         {
@@ -133,11 +138,16 @@ public sealed class SessionGrain(
         var produced = 0;
         var ids = new List<int>();
         TurnRecord? stored = null;
+        ReportToPool(modelName, pool => pool.TurnArrivedAsync(turnId, silo.Name, toPrefill));
         try
         {
             await foreach (var token in served.Generator.GenerateAsync(sequence, prompt, options, cancellationToken))
             {
-                firstToken ??= clock.Elapsed;
+                if (firstToken is null)
+                {
+                    firstToken = clock.Elapsed;
+                    ReportToPool(modelName, pool => pool.FirstTokenAsync(turnId, silo.Name, sequence.LastPrefillTokens, firstToken.Value));
+                }
                 answer.Append(token.Text);
                 ids.Add(token.TokenId);
                 produced++;
@@ -147,6 +157,7 @@ public sealed class SessionGrain(
         finally
         {
             GenAiMeters.Record(modelName, firstToken, clock.Elapsed, sequence.LastPrefillTokens, produced);
+            ReportToPool(modelName, pool => pool.TurnFinishedAsync(turnId, silo.Name, produced, clock.Elapsed));
             // Cancelled or not, what was generated is the answer the model's cache now holds: keep the log in step.
             if (produced > 0)
             {
@@ -160,6 +171,28 @@ public sealed class SessionGrain(
         yield return new GeneratedChunk(produced, "", -1, (sequence.LastFinishReason ?? FinishReason.Length).ToString().ToLowerInvariant(),
             stored?.Seq, sequence.LastPrefillTokens);
     }
+
+    /// <summary>Tells the model's pool about this turn without waiting (one-way): a pool that cannot be reached costs the
+    /// autoscaler a signal, never the user their turn.</summary>
+    private void ReportToPool(string model, Func<IModelPoolGrain, Task> signal)
+    {
+        try
+        {
+            var sent = signal(GrainFactory.GetGrain<IModelPoolGrain>(model));
+            if (!sent.IsCompletedSuccessfully)
+            {
+                sent.ContinueWith(t => LogPoolSignalFailed(model, t.Exception!), CancellationToken.None,
+                    TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Ignore();
+            }
+        }
+        catch (Exception e)
+        {
+            LogPoolSignalFailed(model, e);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "session turn signal to model pool {model} failed; the turn goes on")]
+    private partial void LogPoolSignalFailed(string model, Exception e);
 
     private static string UserPiece(string content) => $"<|user|>\n{content}\n<|assistant|>\n";
 

@@ -109,7 +109,13 @@ public static class NeuroHost
         }
 
         // Pools mapped to a workload scale it too (Neuro:Autoscaling:Targets:<pool>:Kind|Name|Namespace).
-        var targets = configuration.GetSection("Neuro:Autoscaling:Targets").Get<Dictionary<string, Neuro.Kubernetes.ScaleTarget>>();
+        var targets = configuration.GetSection("Neuro:Autoscaling:Targets").Get<Dictionary<string, Neuro.Kubernetes.ScaleTarget>>() ?? [];
+        // Model pools scale the GPU silos serving a model (Neuro:Autoscaling:Models:Targets:<model>:Kind|Name|Namespace).
+        foreach (var (model, target) in configuration.GetSection($"{Neuro.Autoscaling.Live.ModelPoolOptions.Section}:Targets")
+                     .Get<Dictionary<string, Neuro.Kubernetes.ScaleTarget>>() ?? [])
+        {
+            targets[Neuro.Grains.ModelPoolGrain.ActuatorPool(model)] = target;
+        }
         if (targets is { Count: > 0 })
         {
             silo.Services.AddSingleton<Neuro.Autoscaling.Live.IReplicaActuator>(_ => new Neuro.Kubernetes.KubernetesReplicaActuator(

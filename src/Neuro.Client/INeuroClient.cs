@@ -24,6 +24,10 @@ public interface INeuroClient
 
     Task<AgentPoolStatus?> GetPoolStatusAsync(string pool, CancellationToken cancellationToken = default);
 
+    /// <summary>A model's serving pool: desired replicas, the last decision's reason and the live token signals.
+    /// Refused (not found, field <c>model</c>) for a model that is neither configured, loaded nor used.</summary>
+    Task<ModelPoolStatus> GetModelPoolStatusAsync(string model, CancellationToken cancellationToken = default);
+
     /// <summary>Polls a pool's status until cancelled, yielding each change.</summary>
     IAsyncEnumerable<AgentPoolStatus> WatchPoolAsync(string pool, TimeSpan interval, CancellationToken cancellationToken = default);
 
@@ -62,6 +66,11 @@ internal sealed class NeuroClient(IClusterClient cluster) : INeuroClient
 
     public Task<AgentPoolStatus?> GetPoolStatusAsync(string pool, CancellationToken cancellationToken) =>
         Call(Pool(pool).GetStatusAsync(), cancellationToken);
+
+    public Task<ModelPoolStatus> GetModelPoolStatusAsync(string model, CancellationToken cancellationToken) =>
+        string.IsNullOrWhiteSpace(model)
+            ? Task.FromException<ModelPoolStatus>(NeuroRequestException.Invalid("model", "must not be empty"))
+            : Call(cluster.GetGrain<IModelPoolGrain>(model).GetStatusAsync(), cancellationToken);
 
     public async IAsyncEnumerable<AgentPoolStatus> WatchPoolAsync(string pool, TimeSpan interval, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

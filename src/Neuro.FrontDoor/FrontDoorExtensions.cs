@@ -37,9 +37,10 @@ public static class FrontDoorExtensions
         app.MapGrpcService<SessionsService>().RequireAuthorization(NeuroRoles.CanView).RequireRateLimiting(SecurityExtensions.RateLimitPolicy);
         app.MapGrpcService<HealthService>();
         app.MapGrpcService<TasksService>().RequireAuthorization(NeuroRoles.CanView).RequireRateLimiting(SecurityExtensions.RateLimitPolicy);
+        app.MapGrpcService<ModelPoolsService>().RequireAuthorization(NeuroRoles.CanView).RequireRateLimiting(SecurityExtensions.RateLimitPolicy);
         app.MapTurnStreaming();
         var openApi = OpenApiDocument.Build(
-            [V1.Sessions.Descriptor, V1.Health.Descriptor, V1.Tasks.Descriptor],
+            [V1.Sessions.Descriptor, V1.Health.Descriptor, V1.Tasks.Descriptor, V1.ModelPools.Descriptor],
             typeof(FrontDoorExtensions).Assembly.GetName().Version?.ToString() ?? "1.0").ToJsonString();
         app.MapGet("/api/v1/openapi.json", () => Microsoft.AspNetCore.Http.Results.Text(openApi, "application/json"));
         // Every System.Diagnostics.Metrics meter is published: Orleans' ("microsoft_orleans_*") and ours ("neuro_*").

@@ -51,8 +51,8 @@ public sealed class PoolAutoscalingTests(NeuroHostFixture host, ITestOutputHelpe
         Assert.InRange(after.ReadyReplicas, 1, 3);
         Assert.True(after.WarmingReplicas >= 1); // 50 % prewarm keeps a warm stand-by
         var metrics = await host.Http.GetStringAsync("/api/v1/metrics");
-        Assert.Matches($@"(?m)^neuro_desired_replicas\{{pool=""{pool}""\}} [1-3]", metrics);
-        Assert.Matches($@"(?m)^neuro_tokens_in_queue\{{pool=""{pool}""\}} \d", metrics);
+        Assert.Matches($@"(?m)^neuro_desired_replicas\{{(?=[^}}]*kind=""agent"")(?=[^}}]*pool=""{pool}"")[^}}]*\}} [1-3]", metrics);
+        Assert.Matches($@"(?m)^neuro_tokens_in_queue\{{(?=[^}}]*kind=""agent"")(?=[^}}]*pool=""{pool}"")[^}}]*\}} \d", metrics);
     }
 
     [Fact]

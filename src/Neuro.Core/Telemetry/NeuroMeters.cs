@@ -19,18 +19,28 @@ public static class NeuroMeters
     public static readonly Counter<long> PoolEnqueued = Meter.CreateCounter<long>("pool.enqueued", description: "Work items queued on agent pools.");
     public static readonly Counter<long> WebhookDeliveries = Meter.CreateCounter<long>("webhook.deliveries", description: "Webhook deliveries finished, by result (delivered|failed).");
     public static readonly Counter<long> WebhookAttempts = Meter.CreateCounter<long>("webhook.attempts", description: "HTTP attempts made delivering webhooks.");
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (double Desired, double TokensInQueue, double? TtftP95)> Scaling = new(StringComparer.Ordinal);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Kind, string Pool), (double Desired, double TokensInQueue, double? TtftP95)> Scaling = new();
+
+    /// <summary>Label value of agent pools' scaling metrics.</summary>
+    public const string AgentPool = "agent";
+
+    /// <summary>Label value of model (serving) pools' scaling metrics; the pool label is then the model name.</summary>
+    public const string ModelPool = "model";
 
     /// <summary>The numbers HPA/KEDA read as external metrics: neuro_desired_replicas, neuro_tokens_in_queue and
-    /// neuro_ttft_p95_seconds, per pool, as of the pool's last scaling decision.</summary>
-    public static void ReportScaling(string pool, int desired, long tokensInQueue, double? ttftP95) => Scaling[pool] = (desired, tokensInQueue, ttftP95);
+    /// neuro_ttft_p95_seconds, per pool and pool kind (an agent pool and a model may share a name), as of the pool's
+    /// last scaling decision.</summary>
+    public static void ReportScaling(string kind, string pool, int desired, long tokensInQueue, double? ttftP95) => Scaling[(kind, pool)] = (desired, tokensInQueue, ttftP95);
+
+    private static KeyValuePair<string, object?>[] ScalingTags((string Kind, string Pool) key) =>
+        [new("pool", key.Pool), new("kind", key.Kind)];
 
     public static readonly ObservableGauge<double> DesiredReplicas = Meter.CreateObservableGauge("desired.replicas",
-        () => Scaling.Select(p => new Measurement<double>(p.Value.Desired, new KeyValuePair<string, object?>("pool", p.Key))), description: "Replicas the pool's scaler wants (ready + starting).");
+        () => Scaling.Select(p => new Measurement<double>(p.Value.Desired, ScalingTags(p.Key))), description: "Replicas the pool's scaler wants (ready + starting), by pool and kind (agent|model).");
     public static readonly ObservableGauge<double> TokensInQueue = Meter.CreateObservableGauge("tokens.in.queue",
-        () => Scaling.Select(p => new Measurement<double>(p.Value.TokensInQueue, new KeyValuePair<string, object?>("pool", p.Key))), description: "Prompt tokens waiting in the pool's queue.");
+        () => Scaling.Select(p => new Measurement<double>(p.Value.TokensInQueue, ScalingTags(p.Key))), description: "Prompt tokens waiting in the pool's queue (a model pool: of turns not at their first token yet).");
     public static readonly ObservableGauge<double> TtftP95 = Meter.CreateObservableGauge("ttft.p95.seconds",
-        () => Scaling.Where(p => p.Value.TtftP95 is not null).Select(p => new Measurement<double>(p.Value.TtftP95!.Value, new KeyValuePair<string, object?>("pool", p.Key))),
+        () => Scaling.Where(p => p.Value.TtftP95 is not null).Select(p => new Measurement<double>(p.Value.TtftP95!.Value, ScalingTags(p.Key))),
         description: "p95 of time from arrival to start (first token) over the scaler's window.");
 
     private static readonly Counter<long> ModelEvents = Meter.CreateCounter<long>("model.cache.events", description: "Model loads, evictions and failed loads, by kind and model.");
