@@ -54,7 +54,7 @@ public sealed partial class ModelPoolGrain(
         {
             throw new InvalidOperationException($"{ModelPoolOptions.Section}:{bad.Field} (model '{Model}'): {bad.Message}");
         }
-        _signals = new ModelPoolSignals(_options.WindowSeconds, _options.LostTurnSeconds);
+        _signals = new ModelPoolSignals(_options.WindowSeconds, _options.LostTurnSeconds, _options.TtftSloSeconds);
         _scaler = _options.CreateScaler();
         // Keeps the pool active between turns: the decision after load stops (back to the floor) must still be made.
         this.RegisterGrainTimer(ScaleAsync, new GrainTimerCreationOptions(_options.Interval, _options.Interval) { Interleave = false, KeepAlive = true });

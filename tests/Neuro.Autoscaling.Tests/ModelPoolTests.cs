@@ -31,6 +31,26 @@ public sealed class ModelPoolTests
     }
 
     [Fact]
+    public void First_tokens_later_than_the_ttft_slo_are_counted_once_per_snapshot()
+    {
+        var p = new ModelPoolSignals(windowSeconds: 10, lostTurnSeconds: 60, ttftSloSeconds: 1.0);
+        p.Arrived(100, "a", "silo-1", 40);
+        p.Arrived(100, "b", "silo-1", 40);
+        p.FirstToken(100.5, "a", "silo-1", 40, ttftSeconds: 0.5);
+        p.FirstToken(101.5, "b", "silo-1", 40, ttftSeconds: 1.5);
+        var first = p.Snapshot(102, ready: 1, lastDesired: 1, maxSequences: 4);
+        Assert.Equal((2, 1), (first.TtftSloScored, first.TtftSloMisses));
+        // the next snapshot starts counting afresh, so the scaler's calibration window does not count a turn twice
+        var second = p.Snapshot(103, ready: 1, lastDesired: 1, maxSequences: 4);
+        Assert.Equal((0, 0), (second.TtftSloScored, second.TtftSloMisses));
+        // without an SLO nothing is scored
+        var blind = new ModelPoolSignals(10, 60);
+        blind.Arrived(100, "a", "silo-1", 40);
+        blind.FirstToken(105, "a", "silo-1", 40, ttftSeconds: 5);
+        Assert.Equal(0, blind.Snapshot(106, 1, 1, 4).TtftSloScored);
+    }
+
+    [Fact]
     public void Serving_silos_are_those_seen_in_the_window_or_with_a_turn_running_plus_loaded_copies()
     {
         var p = new ModelPoolSignals(windowSeconds: 10, lostTurnSeconds: 60);

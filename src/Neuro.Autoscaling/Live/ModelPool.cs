@@ -42,7 +42,7 @@ public sealed class ModelPoolOptions
     public double QueueBudgetFraction { get; set; } = 0.5;
 
     /// <summary>Modelled probability of a wait beyond the queueing budget the pool is sized for (Erlang C).</summary>
-    public double SloMissTarget { get; set; } = 0.0125;
+    public double SloMissTarget { get; set; } = 0.005;
 
     public double ColdStartSeconds { get; set; } = 60;
 
@@ -141,9 +141,12 @@ public sealed class ModelPoolOverride
 /// <see cref="PoolSignals"/> with real tokens (prefilled prompt tokens at the first token, TTFT as the wait, output
 /// tokens and decode time at the finish). Times are seconds on one monotonic clock. Not thread-safe (one per pool grain).
 /// </summary>
-public sealed class ModelPoolSignals(double windowSeconds, double lostTurnSeconds)
+public sealed class ModelPoolSignals(double windowSeconds, double lostTurnSeconds, double ttftSloSeconds = 0)
 {
     private readonly PoolSignals _window = new(windowSeconds);
+    // first tokens since the last snapshot and how many came later than the TTFT SLO: the scaler calibrates its
+    // queueing view against them (0 = SLO unknown)
+    private int _scored, _misses;
     private readonly Dictionary<string, (double At, long PromptTokens, string Silo)> _waiting = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (double At, string Silo)> _decoding = new(StringComparer.Ordinal);
     private readonly Dictionary<string, double> _silos = new(StringComparer.Ordinal);
@@ -173,6 +176,11 @@ public sealed class ModelPoolSignals(double windowSeconds, double lostTurnSecond
         PrefilledTokens += Math.Max(0, prefilledTokens);
         _window.Arrived(now, prefilledTokens);
         _window.Started(now, ttftSeconds);
+        if (ttftSloSeconds > 0)
+        {
+            _scored++;
+            if (ttftSeconds > ttftSloSeconds) _misses++;
+        }
     }
 
     /// <summary>The turn finished with <paramref name="outputTokens"/> after <paramref name="seconds"/> of generation
@@ -211,8 +219,13 @@ public sealed class ModelPoolSignals(double windowSeconds, double lostTurnSecond
         Trim(now);
         var starting = lastDesired is { } d ? Math.Max(0, d - ready) : 0;
         var oldest = _waiting.Count == 0 ? 0 : now - _waiting.Values.Min(w => w.At);
-        return _window.Snapshot(now, ready, starting, 0, _waiting.Count, Math.Max(0, oldest),
-            _waiting.Values.Sum(w => w.PromptTokens), _waiting.Count + _decoding.Count, maxSequences);
+        var snapshot = _window.Snapshot(now, ready, starting, 0, _waiting.Count, Math.Max(0, oldest),
+            _waiting.Values.Sum(w => w.PromptTokens), _waiting.Count + _decoding.Count, maxSequences) with
+        {
+            TtftSloScored = _scored, TtftSloMisses = _misses,
+        };
+        _scored = 0; _misses = 0;
+        return snapshot;
     }
 
     private void Trim(double now)
