@@ -15,7 +15,7 @@ public sealed class ScheduleScaler(IReadOnlyList<int> schedule, double windowSec
 /// lower bound for every scaler: work may be served in a later window (within its SLO slack), and a long prefill is
 /// charged to its arrival window only.</param>
 /// <param name="Schedule">The pruned schedule (replicas per window) that <paramref name="Simulated"/> replays.</param>
-/// <param name="Iterations">Repair iterations (simulations of the repair phase).</param>
+/// <param name="Iterations">Iterations (simulations) of the path repair.</param>
 /// <param name="WorkBoundGpuHours">A true lower bound on the billed GPU-hours of any scaler in the simulator, whatever its
 /// attainment: see <see cref="HindsightOracle.WorkBound"/>.</param>
 public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHours, int[] Schedule, int Iterations, double WorkBoundGpuHours = 0)
@@ -31,6 +31,10 @@ public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHou
     public int PruneSimulations { get; init; }
     /// <summary>Changes (lowered windows or runs of windows) the prune phase kept.</summary>
     public int PruneAccepted { get; init; }
+    /// <summary>Simulations of the arrival-window repair (the second start of the prune).</summary>
+    public int ArrivalRepairIterations { get; init; }
+    /// <summary>Which repaired schedule the prune started from ("path repair" or "arrival-window repair").</summary>
+    public string PruneStart { get; init; } = "";
 }
 
 /// <summary>
@@ -46,8 +50,8 @@ public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHou
 /// </summary>
 public static class HindsightOracle
 {
-    /// <summary>Default prune budget in simulations: about 40 s on the Mooncake trace on two cores in Release.</summary>
-    public const int DefaultPruneSimulations = 1200;
+    /// <summary>Default prune budget in simulations: under a minute on the Mooncake trace on two cores in Release.</summary>
+    public const int DefaultPruneSimulations = 1500;
 
     /// <param name="targetAttainment">TTFT-SLO attainment the schedule must reach (0.99; pass a baseline's attainment to ask
     /// for the minimum at that level).</param>
@@ -85,23 +89,46 @@ public static class HindsightOracle
         // a second, finer repair: raise only the window each miss arrived in (the path repair also raises windows after
         // the backlog that caused the miss has formed); the prune starts from the cheaper of the two valid schedules
         need = pathSchedule;
+        var startedFrom = "path repair";
+        var arrivalIt = 0;
         if (maxPruneSimulations > 0)
         {
-            var (arrivalSchedule, arrivalSim, arrivalIt) = Repair(replay, need0, targetAttainment, 4 * maxIterations, warmupSeconds, w, wholePath: false);
-            it += arrivalIt;
+            (var arrivalSchedule, var arrivalSim, arrivalIt) = Repair(replay, need0, targetAttainment, 4 * maxIterations, warmupSeconds, w, wholePath: false);
             if (arrivalSim.SloAttainment >= targetAttainment && (sim.SloAttainment < targetAttainment || arrivalSim.GpuHours < sim.GpuHours))
+            {
                 (need, sim) = (arrivalSchedule, arrivalSim);
+                startedFrom = "arrival-window repair";
+            }
         }
 
         var (pruned, accepted, sims) = sim.SloAttainment >= targetAttainment && maxPruneSimulations > 0
             ? Prune(replay, need, sim, targetAttainment, FirstBilledWindow(w, warmupSeconds), maxPruneSimulations)
             : (sim, 0, 0);
         if (accepted > 0) pruned = replay.Run(need, keepRequests: true);   // the prune runs without per-request outcomes
-        return new OracleResult(pruned with { Scaler = "oracle" }, fluid, need, it + 1, WorkBound(m, trace, warmupSeconds))
+        return new OracleResult(pruned with { Scaler = "oracle" }, fluid, need, it, WorkBound(m, trace, warmupSeconds))
         {
+            ArrivalRepairIterations = arrivalIt,
             TargetAttainment = targetAttainment, RepairedSchedule = repairedSchedule, Repaired = repaired,
-            PruneSimulations = sims, PruneAccepted = accepted,
+            PruneSimulations = sims, PruneAccepted = accepted, PruneStart = startedFrom,
         };
+    }
+
+    /// <summary>
+    /// Lowers a given schedule (replicas per window of <paramref name="windowSeconds"/>) with the oracle's prune, e.g. to
+    /// ask how far a scaler's own schedule could have been cut in hindsight. Returns the schedule unchanged (with its
+    /// simulation) if it does not meet <paramref name="targetAttainment"/>.
+    /// </summary>
+    public static (int[] Schedule, SimulationResult Simulated, int Accepted, int Simulations) PruneSchedule(ServiceModel m,
+        IReadOnlyList<TraceRequest> trace, double windowSeconds, IReadOnlyList<int> schedule, double targetAttainment = 0.99,
+        int seed = 1, double warmupSeconds = 0, int maxPruneSimulations = DefaultPruneSimulations, SimulationOptions? options = null)
+    {
+        var replay = new Replay(m, trace, OracleOptions(options, windowSeconds, seed, warmupSeconds), windowSeconds);
+        var s = schedule.ToArray();
+        var start = replay.Run(s, keepRequests: true);
+        if (start.SloAttainment < targetAttainment || s.Length == 0) return (s, start with { Scaler = "oracle" }, 0, 0);
+        var (result, accepted, sims) = Prune(replay, s, start, targetAttainment, FirstBilledWindow(windowSeconds, warmupSeconds), maxPruneSimulations);
+        if (accepted > 0) result = replay.Run(s, keepRequests: true);
+        return (s, result with { Scaler = "oracle" }, accepted, sims);
     }
 
     /// <summary>Greedy repair: simulate; for every scored miss raise by one either every window from its arrival to its
@@ -151,13 +178,13 @@ public static class HindsightOracle
     /// <summary>
     /// Lowers <paramref name="s"/> in place while it keeps meeting <paramref name="target"/>, and returns the simulation
     /// of the result. A change is kept only when its full re-simulation meets the target and bills fewer GPU-hours than
-    /// the current schedule, so the result is valid by construction. Two moves alternate until neither keeps a change
-    /// or the budget is spent:
-    /// free cuts — lower runs of 2^j consecutive windows by one, longest runs first (the largest savings), repeating a
-    /// run while it is accepted, accepting only changes that add no net miss (the repair's overshoot is free to remove);
-    /// then spending the slack — price every single-window cut by the misses it adds, and take them cheapest first while
-    /// the target still holds, so the ≤ 1 − target misses allowed go where they save most per miss rather than to the
-    /// first windows tried. Deterministic: fixed orders, ties broken by window index, budget counted in simulations.
+    /// the current schedule, so the result is valid by construction. Rounds of two moves until a round keeps nothing (a
+    /// local minimum: no window, nor run of windows, can be lowered by one) or the budget is spent:
+    /// first, price every single-window cut by the attainment it leaves and take them cheapest first (fewest added
+    /// misses, then most GPU-hours saved) while the target holds, so the 1 − target misses allowed go where they cost
+    /// least rather than to the first windows tried; then sweep runs of 2^j consecutive windows, longest first (the
+    /// largest savings), lowering each run by one as long as that is accepted. Deterministic: fixed orders, ties broken
+    /// by window index, budget counted in simulations.
     /// </summary>
     private static (SimulationResult Result, int Accepted, int Simulations) Prune(Replay replay, int[] s, SimulationResult start,
         double target, int firstWindow, int budget)
@@ -183,12 +210,28 @@ public static class HindsightOracle
 
         while (sims < budget)
         {
-            var sweep = accepted;
+            var round = accepted;
+            // price every single-window cut against the same schedule (independent runs, so in parallel; each result is
+            // stored at its window's index, so the outcome does not depend on the thread count)
+            var windows = Enumerable.Range(firstWindow, n - firstWindow).Where(k => s[k] > Floor(k)).Take(budget - sims).ToArray();
+            var prices = new (double Att, double Gpu)[windows.Length];
+            var snapshot = s.ToArray();
+            Parallel.For(0, windows.Length, i =>
+            {
+                var t = snapshot.ToArray(); t[windows[i]]--;
+                var r = replay.Run(t, keepRequests: false);
+                prices[i] = (r.SloAttainment, r.GpuHours);
+            });
+            sims += windows.Length;
+            var order = Enumerable.Range(0, windows.Length)
+                .Where(i => prices[i].Att >= target && prices[i].Gpu < cur.GpuHours - 1e-9)
+                .OrderByDescending(i => prices[i].Att).ThenBy(i => prices[i].Gpu).ThenBy(i => windows[i]).ToList();
+            foreach (var i in order) TryLower(windows[i], windows[i] + 1, target);
             var len = 1; while (len * 2 <= n - firstWindow) len *= 2;
             for (; len >= 1; len /= 2)
                 for (var from = firstWindow; from < n; from += len)
                     while (TryLower(from, Math.Min(n, from + len), target)) { }
-            if (accepted == sweep) break;   // no run of any length can be lowered by one: a local minimum
+            if (accepted == round) break;   // no run of any length can be lowered by one: a local minimum
         }
         return (cur, accepted, sims);
     }
