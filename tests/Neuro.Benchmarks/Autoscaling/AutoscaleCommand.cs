@@ -140,8 +140,8 @@ public static class AutoscaleCommand
         results.Add(oracle.Simulated);
         var og = oracle.Simulated.GpuHours;
         Console.WriteLine($"initial replicas {initial}, first {Warmup:F0} s not scored or billed ({results[0].Requests} requests scored); oracle (target {OracleTarget:P2}): " +
-                          $"greedy repair {oracle.Repaired?.GpuHours:F1} GPU-h at {oracle.Repaired?.SloAttainment:P2} in {oracle.Iterations} iterations (arrival-window repair: {oracle.ArrivalRepairIterations}), " +
-                          $"pruned {oracle.Simulated.GpuHours:F1} GPU-h at {oracle.Simulated.SloAttainment:P2} (from the {oracle.PruneStart}: {oracle.PruneAccepted} cuts kept in {oracle.PruneSimulations} simulations), " +
+                          $"greedy repair {oracle.Repaired?.GpuHours:F2} GPU-h at {oracle.Repaired?.SloAttainment:P2} in {oracle.Iterations} iterations (arrival-window repair: {oracle.ArrivalRepairIterations}), " +
+                          $"pruned {oracle.Simulated.GpuHours:F2} GPU-h at {oracle.Simulated.SloAttainment:P2} (from the {oracle.PruneStart}: {oracle.PruneAccepted} cuts kept in {oracle.PruneSimulations} simulations), " +
                           $"{oracleSeconds:F1} s; per-window fluid estimate {oracle.FluidGpuHours:F1} GPU-h, work lower bound {oracle.WorkBoundGpuHours:F2} GPU-h");
         Console.WriteLine();
         Console.WriteLine("| scaler | TTFT-SLO attainment | TTFT p50 / p95 / p99 (s) | E2E p95 (s) | GPU-hours | × oracle | warm stand-by h | cost ($) | max replicas | scale changes |");
