@@ -42,11 +42,13 @@ public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHou
 /// Step 1, fluid bound: per window, replicas = ceil(max(prefill seconds arriving / W, unloaded KV tokens / KV capacity,
 /// unloaded sequences / max sequences)). Step 2, greedy repair: simulate that schedule; for every SLO miss, add one
 /// replica to each window between its arrival and its prefill start; repeat until attainment ≥ target. The repair bumps
-/// every window on a miss's path, so it overshoots (it ends well above the target, with windows no miss needed raised).
-/// Step 3, prune: lower the repaired schedule window by window, keeping a change only if the re-simulated schedule still
-/// meets the target and bills fewer GPU-hours (see <see cref="Prune"/>). The pruned schedule is the baseline the scalers
-/// are compared with; it is a local minimum (no single window can be lowered by one), not a proven global one, so it is
-/// an upper bound on the true hindsight minimum, and <see cref="WorkBound"/> a lower one.
+/// every window on a miss's path, so it overshoots (it ends well above the target, with windows no miss needed raised);
+/// it is kept as <see cref="OracleResult.Repaired"/> for comparison. A second repair raises only each miss's arrival
+/// window. Step 3, prune: from the cheaper of the two repaired schedules, lower windows one replica at a time, keeping a
+/// change only if the re-simulated schedule still meets the target and bills fewer GPU-hours (see <see cref="Prune"/>).
+/// The pruned schedule is the baseline the scalers are compared with. Unless the budget runs out first it is a local
+/// minimum (no window, nor run of windows, can be lowered by one), not a proven global one: an upper bound on the true
+/// hindsight minimum for this window length, with <see cref="WorkBound"/> a lower one.
 /// </summary>
 public static class HindsightOracle
 {
@@ -105,7 +107,8 @@ public static class HindsightOracle
         var (pruned, accepted, sims) = sim.SloAttainment >= targetAttainment && maxPruneSimulations > 0
             ? Prune(replay, need, sim, targetAttainment, FirstBilledWindow(w, warmupSeconds), maxPruneSimulations)
             : (sim, 0, 0);
-        if (accepted > 0) pruned = replay.Run(need, keepRequests: true);   // the prune runs without per-request outcomes
+        // the prune runs without per-request outcomes (and may raise the last window to 1): replay what is returned
+        if (sims > 0) pruned = replay.Run(need, keepRequests: true);
         return new OracleResult(pruned with { Scaler = "oracle" }, fluid, need, it, WorkBound(m, trace, warmupSeconds))
         {
             ArrivalRepairIterations = arrivalIt,
@@ -128,7 +131,7 @@ public static class HindsightOracle
         var start = replay.Run(s, keepRequests: true);
         if (start.SloAttainment < targetAttainment || s.Length == 0) return (s, start with { Scaler = "oracle" }, 0, 0);
         var (result, accepted, sims) = Prune(replay, s, start, targetAttainment, FirstBilledWindow(windowSeconds, warmupSeconds), maxPruneSimulations);
-        if (accepted > 0) result = replay.Run(s, keepRequests: true);
+        if (sims > 0) result = replay.Run(s, keepRequests: true);
         return (s, result with { Scaler = "oracle" }, accepted, sims);
     }
 
