@@ -7,6 +7,7 @@ namespace Neuro.Benchmarks.Autoscaling;
 
 /// <summary>
 /// autoscale [--trace FILE]... [--held-out] [--model JSON] [--interval 15] [--seed 1] [--max-rows N] [--plot-dir DIR] [--decisions N]
+///   [--oracle-target 0.99] [--oracle-budget SIMULATIONS] [--front-door fifo|deadline]
 /// Replays each trace through the simulator once per scaler (ours, baselines) plus the hindsight oracle and prints
 /// SLO attainment, latency, GPU-hours and cost side by side.
 /// </summary>
@@ -58,6 +59,8 @@ public static class AutoscaleCommand
             "deadline" => FrontDoorOrder.DeadlineFirst,
             var other => throw new ArgumentException($"--front-door: '{other}' is not fifo or deadline"),
         };
+        OracleTarget = a.Double("oracle-target", OracleTarget);
+        OracleBudget = a.Int("oracle-budget", OracleBudget);
         int? maxRows = a.Get("max-rows") is { } mr ? int.Parse(mr) : null;
         Console.WriteLine($"# autoscale: service model '{model.Name}' ({Path.GetFileName(modelPath)}), {model.GpusPerReplica} GPUs/replica, " +
                           $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}; front door {FrontDoor}");
@@ -106,6 +109,13 @@ public static class AutoscaleCommand
     /// <summary>Queue order of the front door, the same for every scaler and the oracle (--front-door fifo|deadline).</summary>
     public static FrontDoorOrder FrontDoor { get; set; } = FrontDoorOrder.Fifo;
     public static int? Initial { get; set; }
+
+    /// <summary>Attainment the hindsight oracle must reach (--oracle-target; e.g. a baseline's attainment, to ask for the
+    /// minimum GPU-hours at that level).</summary>
+    public static double OracleTarget { get; set; } = 0.99;
+
+    /// <summary>Prune budget of the oracle in simulations (--oracle-budget; 0 = the greedy repair only).</summary>
+    public static int OracleBudget { get; set; } = HindsightOracle.DefaultPruneSimulations;
 
     /// <summary>Planned prefill utilisation of ours (--ours-util).</summary>
     public static double OursUtil { get; set; } = 0.9;
@@ -208,7 +218,10 @@ public static class AutoscaleCommand
         var span = trace[^1].ArrivalSeconds;
         Console.WriteLine();
         Console.WriteLine($"## {name}: {trace.Count} requests over {span:F0} s ({trace.Count / span:F2} req/s), prompt mean {trace.Average(t => t.ContextTokens):F0} tok, output mean {trace.Average(t => t.OutputTokens):F0} tok");
-        var oracle = HindsightOracle.Run(m, trace, interval, 0.99, seed: seed, warmupSeconds: Warmup, frontDoor: FrontDoor);
+        var oracleClock = Stopwatch.StartNew();
+        var oracle = HindsightOracle.Run(m, trace, interval, OracleTarget, seed: seed, warmupSeconds: Warmup, maxPruneSimulations: OracleBudget,
+            options: new SimulationOptions { FrontDoor = FrontDoor });
+        var oracleSeconds = oracleClock.Elapsed.TotalSeconds;
         // every scaler starts from the same small pool and the first Warmup seconds are neither scored nor billed
         var initial = Initial ?? 1;
         var results = new List<SimulationResult>();
@@ -222,7 +235,10 @@ public static class AutoscaleCommand
         }
         results.Add(oracle.Simulated);
         var og = oracle.Simulated.GpuHours;
-        Console.WriteLine($"initial replicas {initial}, first {Warmup:F0} s not scored or billed ({results[0].Requests} requests scored); oracle: {oracle.Iterations} repair iterations, per-window fluid estimate {oracle.FluidGpuHours:F1} GPU-h, work lower bound {oracle.WorkBoundGpuHours:F2} GPU-h");
+        Console.WriteLine($"initial replicas {initial}, first {Warmup:F0} s not scored or billed ({results[0].Requests} requests scored); oracle (target {OracleTarget:P2}): " +
+                          $"greedy repair {oracle.Repaired?.GpuHours:F2} GPU-h at {oracle.Repaired?.SloAttainment:P2} in {oracle.Iterations} iterations (arrival-window repair: {oracle.ArrivalRepairIterations}), " +
+                          $"pruned {oracle.Simulated.GpuHours:F2} GPU-h at {oracle.Simulated.SloAttainment:P2} (from the {oracle.PruneStart}: {oracle.PruneAccepted} cuts kept in {oracle.PruneSimulations} simulations), " +
+                          $"{oracleSeconds:F1} s; per-window fluid estimate {oracle.FluidGpuHours:F1} GPU-h, work lower bound {oracle.WorkBoundGpuHours:F2} GPU-h");
         Console.WriteLine();
         Console.WriteLine("| scaler | TTFT-SLO attainment | TTFT p50 / p95 / p99 (s) | E2E p95 (s) | GPU-hours | × oracle | warm stand-by h | cost ($) | max replicas | scale changes |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
