@@ -21,6 +21,31 @@ public class OracleTests
         return trace;
     }
 
+    [Fact]
+    public void Schedule_with_look_ahead_asks_for_the_most_the_next_windows_need_and_keeps_the_stand_bys()
+    {
+        var s = new ScheduleScaler([1, 4, 2, 2, 6], 15, lookAheadWindows: 1, warmPool: 6);
+        var asked = Enumerable.Range(0, 6).Select(k => s.Decide(new ScalingSnapshot { NowSeconds = 15 * k })).ToArray();
+        Assert.Equal([4, 4, 2, 6, 6, 6], asked.Select(d => d.DesiredReplicas).ToArray());
+        Assert.All(asked, d => Assert.Equal(6, d.WarmPoolReplicas));
+        Assert.Equal([1, 4, 2, 2, 6, 6], Enumerable.Range(0, 6).Select(k => new ScheduleScaler([1, 4, 2, 2, 6], 15).Decide(new ScalingSnapshot { NowSeconds = 15 * k }).DesiredReplicas).ToArray());
+    }
+
+    [Fact]
+    public void Oracle_paying_warm_starts_meets_the_target_and_bills_its_starts()
+    {
+        var trace = Bursty(7);
+        var paying = HindsightOracle.Run(M, trace, 15, 0.99, warmupSeconds: 120, maxPruneSimulations: 200, payStarts: true);
+        Assert.True(paying.Simulated.SloAttainment >= 0.99, $"{paying.Simulated.SloAttainment}");
+        Assert.True(paying.Simulated.GpuHours >= paying.WorkBoundGpuHours - 1e-12);
+        // its replicas start from stand-bys (warm, 5 s here) rather than instantly: the stand-by pool is held
+        Assert.True(paying.Simulated.WarmReplicaHours > 0);
+        // replaying its schedule instantly (no start to pay, same schedule) can only cost less
+        var instant = new Simulator(M, trace, HindsightOracle.OracleOptions(null, 15, 1, 120) with { InitialReplicas = paying.Schedule[0] })
+            .Run(new ScheduleScaler(paying.Schedule, 15));
+        Assert.True(instant.GpuHours <= paying.Simulated.GpuHours + 1e-12, $"{instant.GpuHours} vs {paying.Simulated.GpuHours}");
+    }
+
     [Theory]
     [InlineData(0.99)]
     [InlineData(0.95)]

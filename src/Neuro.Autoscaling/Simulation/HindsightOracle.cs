@@ -1,13 +1,18 @@
 namespace Neuro.Autoscaling.Simulation;
 
-/// <summary>Replays a fixed per-window replica schedule (window k covers [kW, (k+1)W)).</summary>
-public sealed class ScheduleScaler(IReadOnlyList<int> schedule, double windowSeconds, string name = "oracle") : IScaler
+/// <summary>Replays a fixed per-window replica schedule (window k covers [kW, (k+1)W)). With a look-ahead of L windows it
+/// asks at window k for the most any of windows k..k+L needs, so replicas that take a start are ready in time, and it
+/// keeps <paramref name="warmPool"/> stand-bys so those starts are warm.</summary>
+public sealed class ScheduleScaler(IReadOnlyList<int> schedule, double windowSeconds, string name = "oracle", int lookAheadWindows = 0, int warmPool = 0) : IScaler
 {
     public string Name => name;
     public ScalingDecision Decide(ScalingSnapshot s)
     {
         var k = (int)Math.Round(s.NowSeconds / windowSeconds);
-        return new ScalingDecision(k < schedule.Count ? schedule[k] : (schedule.Count > 0 ? schedule[^1] : 0), "schedule");
+        int At(int j) => j < schedule.Count ? schedule[j] : (schedule.Count > 0 ? schedule[^1] : 0);
+        var desired = At(k);
+        for (var j = 1; j <= lookAheadWindows; j++) desired = Math.Max(desired, At(k + j));
+        return new ScalingDecision(desired, "schedule", warmPool);
     }
 }
 
@@ -63,7 +68,7 @@ public static class HindsightOracle
     /// them); the oracle sets the control interval, initial pool, instant start, seed, warm-up and request keeping.</param>
     public static OracleResult Run(ServiceModel m, IReadOnlyList<TraceRequest> trace, double windowSeconds,
         double targetAttainment = 0.99, int maxIterations = 80, int seed = 1, double warmupSeconds = 0,
-        int maxPruneSimulations = DefaultPruneSimulations, SimulationOptions? options = null)
+        int maxPruneSimulations = DefaultPruneSimulations, SimulationOptions? options = null, bool payStarts = false)
     {
         var w = windowSeconds;
         var end = trace.Count == 0 ? 0 : trace.Max(t => t.ArrivalSeconds + m.PrefillSeconds(t.ContextTokens) + t.OutputTokens * m.DecodeSecondsPerToken);
@@ -85,7 +90,8 @@ public static class HindsightOracle
         var need0 = need.ToArray();
         var fluid = Enumerable.Range(0, n).Sum(k => need[k] * Math.Max(0, Math.Min(w, (k + 1) * w - warmupSeconds))) * m.GpusPerReplica / 3600.0;
 
-        var replay = new Replay(m, trace, OracleOptions(options, w, seed, warmupSeconds), w);
+        var replay = payStarts ? Replay.PayingStarts(m, trace, OracleOptions(options, w, seed, warmupSeconds), w)
+            : new Replay(m, trace, OracleOptions(options, w, seed, warmupSeconds), w);
         var (pathSchedule, sim, it) = Repair(replay, need.ToArray(), targetAttainment, maxIterations, warmupSeconds, w, wholePath: true);
         var repaired = sim with { Scaler = "oracle-repaired" };
         var repairedSchedule = pathSchedule.ToArray();
@@ -172,11 +178,24 @@ public static class HindsightOracle
     private static int FirstBilledWindow(double w, double warmupSeconds) => Math.Max(0, (int)Math.Floor(warmupSeconds / w + 1e-9));
 
     /// <summary>Replays a schedule; the schedule's first window is also the initial pool.</summary>
-    private sealed class Replay(ServiceModel m, IReadOnlyList<TraceRequest> trace, SimulationOptions options, double w)
+    private sealed class Replay(ServiceModel m, IReadOnlyList<TraceRequest> trace, SimulationOptions options, double w, bool payStarts = false)
     {
-        public SimulationResult Run(int[] schedule, bool keepRequests) =>
-            new Simulator(m, trace, options with { InitialReplicas = schedule[0], KeepRequests = keepRequests })
-                .Run(new ScheduleScaler(schedule, w));
+        /// <summary>The same hindsight, but replicas take a (warm) start and are billed while starting, as every scaler's
+        /// are: the schedule is requested one start ahead, with enough stand-bys that every start is warm (stand-bys hold
+        /// no GPU). What the future is worth once start costs are paid.</summary>
+        public static Replay PayingStarts(ServiceModel m, IReadOnlyList<TraceRequest> trace, SimulationOptions options, double w) =>
+            new(m, trace, options with { InstantStart = false }, w, payStarts: true);
+
+        public SimulationResult Run(int[] schedule, bool keepRequests)
+        {
+            if (!payStarts)
+                return new Simulator(m, trace, options with { InitialReplicas = schedule[0], KeepRequests = keepRequests })
+                    .Run(new ScheduleScaler(schedule, w));
+            var lead = (int)Math.Ceiling(m.WarmStartSeconds * (1 + m.StartJitter) / w);
+            var pool = schedule.Length == 0 ? 0 : schedule.Max();
+            return new Simulator(m, trace, options with { InitialReplicas = schedule[0], KeepRequests = keepRequests, InitialWarmReplicas = pool })
+                .Run(new ScheduleScaler(schedule, w, lookAheadWindows: lead, warmPool: pool));
+        }
     }
 
     /// <summary>
