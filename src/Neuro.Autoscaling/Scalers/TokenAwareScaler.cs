@@ -19,18 +19,18 @@ public sealed record TokenAwareOptions
     /// asks for more headroom than this; with it 0 this alone sizes the pool (plain utilisation target).</summary>
     public double TargetPrefillUtilization { get; init; } = 0.9;
     /// <summary>Queueing view of the TTFT SLO: the pool is sized so that the modelled probability that a request waits
-    /// longer than <see cref="QueueDelayBudgetSeconds"/> before its prefill starts is at most this (Erlang C, M/M/c:
-    /// arrivals Poisson at the measured rate, service = the mean prefill seconds per request). 0 disables it.</summary>
+    /// longer than <see cref="QueueDelayBudgetSeconds"/> before its prefill starts is at most this (Erlang C with the
+    /// wait tail slowed by the measured variability, see <see cref="UseMeasuredVariability"/>; service = the mean prefill
+    /// seconds per request). It is also the share of requests allowed to miss the SLO that the calibration steers to.
+    /// 0 disables the queueing view.</summary>
     public double SloMissTarget { get; init; } = 0.005;
-    /// <summary>Online calibration of that queueing view, over this trailing window (seconds; 0 disables it). At every
-    /// decision the scaler notes whether requests were queued and the M/M/c probability that they would be (Erlang C ×
-    /// utilisation, at the ready replicas and the offered load). When requests queue more often than modelled — arrivals
-    /// clumped in time, e.g. many requests stamped with the same instant, which the Poisson assumption does not see —
-    /// the miss target is divided by that ratio (at most <see cref="QueueingCalibrationMaxFactor"/>); it is never
-    /// loosened, so traffic that queues less often than modelled keeps the plain target.</summary>
+    /// <summary>Online calibration of the target over this trailing window (seconds; 0 disables it); what it compares
+    /// is <see cref="QueueingCalibration"/>.</summary>
     public double QueueingCalibrationWindowSeconds { get; init; } = 600;
-    /// <summary>What the calibration compares with the model. <see cref="QueueingCalibrationSignal.FoundQueued"/>: how
-    /// often requests are found queued at the decisions (tightens only). <see cref="QueueingCalibrationSignal.SloMisses"/>:
+    /// <summary>What the calibration compares. <see cref="QueueingCalibrationSignal.FoundQueued"/>: how often requests are
+    /// found queued at the decisions against the M/M/c probability of that (Erlang C × utilisation at the ready replicas);
+    /// tightens only — it was the default until held-out traces showed it follows Mooncake's timestamp clumps rather
+    /// than what makes requests miss. <see cref="QueueingCalibrationSignal.SloMisses"/>:
     /// the TTFT-SLO misses the pool observed against the number the target allows (target × requests scored) — the
     /// event the target is about, whatever caused it (clumps, long-tailed prompts, ramps faster than a start), so it
     /// also loosens (at most <see cref="QueueingCalibrationMaxLoosening"/>) when requests miss less often than allowed.</summary>
@@ -83,16 +83,16 @@ public enum QueueingCalibrationSignal { FoundQueued, SloMisses }
 /// Ours: demand in tokens, not requests. Prefill: the offered load in replicas of work (prompt tokens/s over per-replica
 /// prefill throughput, or the measured prefill busy time when higher) is turned into a replica count by a queueing
 /// view of the TTFT SLO — the smallest pool whose modelled probability of a wait beyond the queueing budget is at most
-/// <see cref="TokenAwareOptions.SloMissTarget"/> (Erlang C), so small pools keep more relative headroom than large
-/// ones. That target is calibrated online: when requests are found queued more often than the model expects (clumped
-/// arrivals), it is tightened by the ratio, so the nominal target can sit near the SLO's own miss share for traffic
-/// the model fits. Decode/memory: concurrent sequences and KV tokens from the arrival rate, output length and
-/// per-token decode time (Little's law). The queued backlog is planned over the lead time of new capacity (a warm start when a stand-by
-/// exists, else a cold start) and is a burst term: it scales up at once but is not remembered by the scale-down
-/// stabilisation, so the capacity returns to the warm pool once the backlog is drained. A TTFT guard adds replicas
-/// when waits exceed the budget under saturation. Scale-up is immediate; scale-down goes to the largest steady
-/// recommendation of the last window, at most a share per decision, so a flapping input does not flap the pool.
-/// Keeps a warm pool of <c>PrewarmPercent</c> and activates on the first request at zero.
+/// <see cref="TokenAwareOptions.SloMissTarget"/> (Erlang C, the tail slowed by (Ca² + Cs²)/2 of the measured arrivals
+/// and prefill work: G/G/c), so small pools keep more relative headroom than large ones. That target is calibrated
+/// online against the SLO misses the pool observes: tightened when requests miss more often than the target allows,
+/// loosened (a little) when they miss less. Decode/memory: concurrent sequences and KV tokens from the arrival rate,
+/// output length and per-token decode time (Little's law). The queued backlog is planned over the lead time of new
+/// capacity (a warm start for what the stand-bys cover, a cold start beyond) and is a burst term: it scales up at once
+/// but is not remembered by the scale-down stabilisation, so the capacity returns to the warm pool once the backlog is
+/// drained. A TTFT guard adds replicas when waits exceed the budget under saturation. Scale-up is immediate; scale-down
+/// goes to the largest steady recommendation of the last window, at most a share per decision, so a flapping input
+/// does not flap the pool. Keeps a warm pool of <c>PrewarmPercent</c> and activates on the first request at zero.
 /// </summary>
 public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = null) : IScaler
 {
@@ -127,7 +127,7 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
         // (G/G/c), which the queueing view sees as a longer effective service time in the exponent.
         var variability = MeasuredVariability(s);
         svc *= variability;
-        var miss = CalibratedMissTarget(s, offered, svc);
+        var miss = CalibratedMissTarget(s, offered);
         var needPrefill = PrefillReplicas(offered, svc, miss);
         // Burst: the queued backlog on top of the steady demand. It is not remembered by the scale-down
         // stabilisation: once drained, that capacity goes back to the warm pool (re-added in a warm start).
@@ -236,7 +236,7 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
     }
 
     /// <summary>The miss target after the online calibration (see <see cref="TokenAwareOptions.QueueingCalibrationWindowSeconds"/>).</summary>
-    private double CalibratedMissTarget(ScalingSnapshot s, double offered, double svc)
+    private double CalibratedMissTarget(ScalingSnapshot s, double offered)
     {
         var miss = options.SloMissTarget;
         if (miss <= 0 || options.QueueingCalibrationWindowSeconds <= 0) return miss;

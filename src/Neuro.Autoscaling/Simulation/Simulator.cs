@@ -30,7 +30,8 @@ public enum FrontDoorOrder
     Fifo,
     /// <summary>Latest start first-served: the request whose prefill must start soonest to meet its TTFT SLO
     /// (arrival + SLO − unloaded prefill) goes first, so a short prompt is not held behind a long one whose SLO allows
-    /// it to wait. Head-of-line blocking on KV room is kept, as in FIFO.</summary>
+    /// it to wait. A request already past that point misses whatever happens, so it goes behind those that can still
+    /// make it (in arrival order; served, not dropped). Head-of-line blocking on KV room is kept, as in FIFO.</summary>
     DeadlineFirst,
 }
 
@@ -102,8 +103,9 @@ public sealed class Simulator
     private int _arrivals; private long _arrivedTokens; private readonly List<double> _ttftInterval = new(); private readonly List<double> _waitInterval = new();
     private long _outputTokensInterval; private double _meanOut; private int _finished; private double _lastMeanCtx;
     private double _prefillBusyArea;
-    // arrival gaps and prefill work of this interval's arrivals (for their coefficients of variation)
+    // first tokens of this interval later than their SLO (the miss count a live pool reports)
     private int _sloMissesInterval;
+    // arrival gaps and prefill work of this interval's arrivals (for their coefficients of variation)
     private double _lastArrivalAt = double.NaN; private int _gaps; private double _gapSum, _gapSq, _workSum, _workSq;
     private readonly List<double> _rateHistory = new();
 
