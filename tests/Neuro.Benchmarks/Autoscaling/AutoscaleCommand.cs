@@ -63,11 +63,28 @@ public static class AutoscaleCommand
         OracleBudget = a.Int("oracle-budget", OracleBudget);
         OracleStarts = a.Flag("oracle-starts");
         int? maxRows = a.Get("max-rows") is { } mr ? int.Parse(mr) : null;
+        Require(interval is > 0 and < 86_400, "--interval", "must be a number of seconds above 0");
+        Require(OursInterval is null or (> 0 and < 86_400), "--ours-interval", "must be a number of seconds above 0");
+        Require(Warmup is >= 0 and < 1e9, "--warmup", "must be 0 or more seconds");
+        Require(OursMiss is >= 0 and < 1, "--ours-miss", "must be in [0, 1) (0 turns the queueing view off)");
+        Require(OursLoosen is >= 1 and < 1e6, "--ours-max-loosen", "must be 1 or more");
+        Require(OursMaxVariability is >= 0.5 and < 1e6, "--ours-max-variability", "must be 0.5 or more");
+        Require(OursCalibration is >= 0 and < 1e9, "--ours-calib-window", "must be 0 or more seconds");
+        Require(OracleTarget is > 0 and <= 1, "--oracle-target", "must be in (0, 1]");
+        Require(OracleBudget >= 0, "--oracle-budget", "must be 0 or more simulations");
+        Require(maxRows is null or > 1, "--max-rows", "must be 2 or more");
         Console.WriteLine($"# autoscale: service model '{model.Name}' ({Path.GetFileName(modelPath)}), {model.GpusPerReplica} GPUs/replica, " +
                           $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}; front door {FrontDoor}");
         Console.WriteLine($"# SLO: TTFT <= max({model.TtftSloSeconds}s, {model.TtftSloScale} x unloaded prefill time); goal: ours >= 99% at <= 1.15x oracle GPU-h, >= 25% fewer GPU-h than the best baseline at equal or better attainment");
         var runs = new List<(string Name, List<TraceRequest> Trace)>();
-        foreach (var path in traces) runs.Add((Path.GetFileName(path), TraceLoader.Load(path, maxRows)));
+        foreach (var path in traces)
+        {
+            var trace = TraceLoader.Load(path, maxRows);
+            // nothing after the warm-up would be scored or billed: say so instead of printing an empty comparison
+            if (trace.Count < 2 || trace[^1].ArrivalSeconds <= Warmup)
+                throw new ArgumentException($"{Path.GetFileName(path)}: its requests end at {(trace.Count > 0 ? trace[^1].ArrivalSeconds : 0):F0} s, within the {Warmup:F0}-s warm-up (lower --warmup or raise --max-rows)");
+            runs.Add((Path.GetFileName(path), trace));
+        }
         if (a.Flag("held-out")) runs.AddRange(HeldOut(seed));
         var summary = new List<(string Name, List<SimulationResult> Results)>();
         foreach (var (name, trace) in runs)
@@ -172,6 +189,11 @@ public static class AutoscaleCommand
         ForecastHorizonSeconds = s.Name switch { "ours+forecast" => 75, "seed-predictive" => 600, _ => 0 },
         InitialWarmReplicas = s is TokenAwareScaler ? Math.Max(1, (int)Math.Ceiling(0.2 * initial)) : 0,
     };
+
+    private static void Require(bool ok, string option, string what)
+    {
+        if (!ok) throw new ArgumentException($"{option}: {what}");
+    }
 
     /// <summary>
     /// Held-out traces (--held-out): arrivals shaped by two ServeGen m-mid days that no default was chosen on (days 12
