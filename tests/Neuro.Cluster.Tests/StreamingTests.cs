@@ -32,8 +32,12 @@ public sealed class StreamingTests(NeuroHostFixture host, ITestOutputHelper outp
     /// <summary>Reads the SSE stream as it arrives; <paramref name="stopAfter"/> tokens, then hangs up.</summary>
     private async Task<List<Event>> StreamAsync(string sessionId, string body, int? stopAfter = null)
     {
+        // A client that hangs up must really close the connection: by default HttpClient drains up to 1 MB of an unread
+        // response on dispose to reuse the connection, which would keep the stream (and the generation) going.
+        using var hangingUp = stopAfter is null ? null
+            : new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { BaseAddress = Http.BaseAddress };
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/v1/sessions/{sessionId}/turns:stream") { Content = Json(body) };
-        using var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var response = await (hangingUp ?? Http).SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
@@ -118,12 +122,12 @@ public sealed class StreamingTests(NeuroHostFixture host, ITestOutputHelper outp
     public async Task Hanging_up_stops_generation_and_keeps_what_was_produced()
     {
         var id = await OpenAsync();
-        // The most a turn may ask for: the dev model decodes thousands of tokens a second, so the hang-up must beat the
-        // whole answer by a clear margin for the test to tell "stopped" from "finished anyway".
+        // The most a turn may ask for: the dev model decodes thousands of tokens a second, so only a prompt stop after
+        // the hang-up keeps the answer far short of it.
         var events = await StreamAsync(id, """{"content": "go on for a while", "max_tokens": 4096}""", stopAfter: 3);
         Assert.Equal(3, events.Count);
 
-        // The answer stops growing soon after the hang-up, short of the 4096 tokens asked for.
+        // The answer stops growing soon after the hang-up, far short of the 4096 tokens asked for.
         JsonElement[] turns = [];
         var last = -1;
         for (var clock = Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(20); await Task.Delay(200))
@@ -142,7 +146,8 @@ public sealed class StreamingTests(NeuroHostFixture host, ITestOutputHelper outp
         Assert.Equal(2, turns.Length);
         var produced = turns[1].GetProperty("completion_tokens").GetInt32();
         output.WriteLine($"{produced} of 4096 tokens produced before generation stopped");
-        Assert.InRange(produced, 3, 4095);
+        // a few tens when the hang-up closes the connection; the bound leaves room for a loaded machine
+        Assert.InRange(produced, 3, 1000);
         // The session is usable again right away.
         var next = await StreamAsync(id, """{"content": "short", "max_tokens": 5}""");
         Assert.Equal("length", next[^1].Data.GetProperty("finish_reason").GetString());
