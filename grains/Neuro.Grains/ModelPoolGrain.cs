@@ -22,7 +22,8 @@ public sealed partial class ModelPoolGrain(
     IReplicaActuator actuator,
     Inference.InferenceHost inference,
     ILogger<ModelPoolGrain> log,
-    NeuroClock clock) : Grain, IModelPoolGrain
+    NeuroClock clock,
+    IClusterMembershipService membership) : Grain, IModelPoolGrain
 {
     /// <summary>The actuator's pool name for a model: kept apart from agent pool names, which may equal a model's.</summary>
     public static string ActuatorPool(string model) => $"model/{model}";
@@ -134,8 +135,9 @@ public sealed partial class ModelPoolGrain(
             {
                 return [];
             }
-            var members = await GrainFactory.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true);
-            return registration.Silos.Intersect(members.Select(m => m.SiloName), StringComparer.Ordinal);
+            // this silo's membership view: no cluster-wide call every tick
+            var members = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.Name);
+            return registration.Silos.Intersect(members, StringComparer.Ordinal);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

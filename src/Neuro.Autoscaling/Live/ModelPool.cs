@@ -96,8 +96,10 @@ public sealed class ModelPoolOptions
         if (!(TtftSloSeconds > 0)) return ("TtftSloSeconds", "must be positive");
         if (!(QueueBudgetFraction is > 0 and <= 1)) return ("QueueBudgetFraction", "must be in (0, 1]");
         if (!(SloMissTarget is > 0 and < 1)) return ("SloMissTarget", "must be in (0, 1): the queueing view is what sizes a model pool");
-        if (ColdStartSeconds < 0 || WarmStartSeconds < 0 || ScaleDownWindowSeconds < 0 || PrewarmPercent < 0)
-            return (ColdStartSeconds < 0 ? "ColdStartSeconds" : WarmStartSeconds < 0 ? "WarmStartSeconds" : ScaleDownWindowSeconds < 0 ? "ScaleDownWindowSeconds" : "PrewarmPercent", "must be 0 or more");
+        if (ColdStartSeconds < 0) return ("ColdStartSeconds", "must be 0 or more");
+        if (WarmStartSeconds < 0) return ("WarmStartSeconds", "must be 0 or more");
+        if (ScaleDownWindowSeconds < 0) return ("ScaleDownWindowSeconds", "must be 0 or more");
+        if (PrewarmPercent < 0) return ("PrewarmPercent", "must be 0 or more");
         if (!(LostTurnSeconds > 0)) return ("LostTurnSeconds", "must be positive");
         return null;
     }

@@ -99,7 +99,8 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
     private readonly Queue<(double T, int Raw)> _history = new();
     private readonly Queue<(double T, double Tokens, double Rate, double Busy)> _demand = new();
     private bool _started;
-    private readonly Queue<(double T, double Queued, double Modelled)> _queueing = new();
+    // per decision: what the calibration observed (queued or not / SLO misses) and what the model or the target expected
+    private readonly Queue<(double T, double Observed, double Expected)> _queueing = new();
     private readonly Queue<(double T, double? Ca2, double? Cs2)> _variability = new();
 
     public string Name { get; } = name ?? (options.UseForecast ? "ours+forecast" : "ours");
@@ -249,10 +250,10 @@ public sealed class TokenAwareScaler(TokenAwareOptions options, string? name = n
                 _queueing.Enqueue((s.NowSeconds, s.QueueDepth > 0 ? 1 : 0, QueuedProbability(s.ReadyReplicas, offered)));
         }
         while (_queueing.Count > 0 && _queueing.Peek().T <= s.NowSeconds - options.QueueingCalibrationWindowSeconds) _queueing.Dequeue();
-        var observed = _queueing.Sum(q => q.Queued); var modelled = _queueing.Sum(q => q.Modelled);
+        var observed = _queueing.Sum(q => q.Observed); var expected = _queueing.Sum(q => q.Expected);
         return options.QueueingCalibration == QueueingCalibrationSignal.SloMisses
-            ? miss / Math.Clamp((observed + 1) / (modelled + 1), 1 / Math.Max(1, options.QueueingCalibrationMaxLoosening), options.QueueingCalibrationMaxFactor)
-            : miss / QueueingExcess(observed, modelled, options.QueueingCalibrationMaxFactor);
+            ? miss / Math.Clamp((observed + 1) / (expected + 1), 1 / Math.Max(1, options.QueueingCalibrationMaxLoosening), options.QueueingCalibrationMaxFactor)
+            : miss / QueueingExcess(observed, expected, options.QueueingCalibrationMaxFactor);
     }
 
     /// <summary>Modelled P(wait &gt; budget) at c ready replicas: C(c, a) · exp(−(c − a) · budget / S); 1 when the load reaches the pool.</summary>

@@ -88,9 +88,8 @@ public sealed class Simulator
     private long _seq;
     private double _now;
     private readonly List<Replica> _replicas = new();
-    // waiting requests in admission order (key: arrival or latest start) and in arrival order (for the oldest waiter's age)
+    // waiting requests in admission order (key: arrival, or latest start for the deadline-first front door)
     private readonly SortedSet<(double Key, int Index)> _queue = new();
-    private readonly SortedSet<(double Arrival, int Index)> _waitingByArrival = new();
     private long _tokensInQueue;
     private int _warm, _warmStaging, _warmTarget;
     private double _gpuArea, _replicaArea, _warmArea, _lastAreaT;
@@ -137,7 +136,7 @@ public sealed class Simulator
             {
                 case Kind.Arrival:
                     var r = _trace[ev.A];
-                    _queue.Add((AdmissionKey(ev.A), ev.A)); _waitingByArrival.Add((r.ArrivalSeconds, ev.A)); _tokensInQueue += r.ContextTokens;
+                    _queue.Add((AdmissionKey(ev.A), ev.A)); _tokensInQueue += r.ContextTokens;
                     _arrivals++; _arrivedTokens += r.ContextTokens;
                     var work = _m.PrefillSeconds(r.ContextTokens); _workSum += work; _workSq += work * work;
                     if (!double.IsNaN(_lastArrivalAt)) { var g = _now - _lastArrivalAt; _gaps++; _gapSum += g; _gapSq += g * g; }
@@ -265,7 +264,9 @@ public sealed class Simulator
         double? fc = null;
         if (_o.Forecaster is { } f && _o.ForecastHorizonSeconds > 0 && _rateHistory.Count > 0) fc = Math.Max(0, f(_rateHistory, _o.ForecastHorizonSeconds));
         if (_arrivals > 0) _lastMeanCtx = (double)_arrivedTokens / _arrivals;
-        var oldest = _waitingByArrival.Count > 0 ? _now - _waitingByArrival.Min.Arrival : 0;
+        // FIFO keys are arrivals; deadline-first order is not, so the oldest waiter is looked up once per snapshot
+        var oldest = _queue.Count == 0 ? 0
+            : _now - (_o.FrontDoor == FrontDoorOrder.Fifo ? _queue.Min.Key : _queue.Min(q => _trace[q.Index].ArrivalSeconds));
         return new ScalingSnapshot
         {
             NowSeconds = _now,
@@ -394,7 +395,7 @@ public sealed class Simulator
                 if (best is null || r.Kv < best.Kv) best = r;
             }
             if (best is null) return;
-            _queue.Remove(head); _waitingByArrival.Remove((t.ArrivalSeconds, i)); _tokensInQueue -= t.ContextTokens;
+            _queue.Remove(head); _tokensInQueue -= t.ContextTokens;
             Level(best);
             best.Prefilling = i; best.Seqs++; best.Kv += need;
             _prefillStart[i] = _now; _waitInterval.Add(_now - t.ArrivalSeconds);

@@ -77,15 +77,19 @@ public static class AutoscaleCommand
                           $"cold {model.ColdStartSeconds}s, warm {model.WarmStartSeconds}s, ${model.GpuHourPrice}/GPU-h; control loop every {interval}s; seed {seed}; front door {FrontDoor}");
         Console.WriteLine($"# SLO: TTFT <= max({model.TtftSloSeconds}s, {model.TtftSloScale} x unloaded prefill time); goal: ours >= 99% at <= 1.15x oracle GPU-h, >= 25% fewer GPU-h than the best baseline at equal or better attainment");
         var runs = new List<(string Name, List<TraceRequest> Trace)>();
+        // one parse per file: the held-out traces take their lengths from the same two real traces
+        var loaded = new Dictionary<string, List<TraceRequest>>(StringComparer.Ordinal);
+        List<TraceRequest> Load(string path) =>
+            loaded.TryGetValue(path, out var t) ? t : loaded[path] = TraceLoader.Load(path, maxRows);
         foreach (var path in traces)
         {
-            var trace = TraceLoader.Load(path, maxRows);
+            var trace = Load(path);
             // nothing after the warm-up would be scored or billed: say so instead of printing an empty comparison
             if (trace.Count < 2 || trace[^1].ArrivalSeconds <= Warmup)
                 throw new ArgumentException($"{Path.GetFileName(path)}: its requests end at {(trace.Count > 0 ? trace[^1].ArrivalSeconds : 0):F0} s, within the {Warmup:F0}-s warm-up (lower --warmup or raise --max-rows)");
             runs.Add((Path.GetFileName(path), trace));
         }
-        if (a.Flag("held-out")) runs.AddRange(HeldOut(seed));
+        if (a.Flag("held-out")) runs.AddRange(HeldOut(seed, path => maxRows is null ? Load(path) : TraceLoader.Load(path)));
         var summary = new List<(string Name, List<SimulationResult> Results)>();
         foreach (var (name, trace) in runs)
         {
@@ -190,6 +194,9 @@ public static class AutoscaleCommand
         InitialWarmReplicas = s is TokenAwareScaler ? Math.Max(1, (int)Math.Ceiling(0.2 * initial)) : 0,
     };
 
+    /// <summary>The baselines' rows of one trace's results: after ours and ours+forecast, before the oracle.</summary>
+    private static IEnumerable<SimulationResult> Baselines(List<SimulationResult> results) => results.Skip(2).Take(results.Count - 3);
+
     private static void Require(bool ok, string option, string what)
     {
         if (!ok) throw new ArgumentException($"{option}: {what}");
@@ -201,13 +208,13 @@ public static class AutoscaleCommand
     /// bursty gamma (CV 2) within windows; (prompt, output) pairs bootstrapped from the Azure or Mooncake trace at its
     /// own mean rate. Generated in memory with the run's seed; `synth-trace` writes the same traces to files.
     /// </summary>
-    public static IEnumerable<(string Name, List<TraceRequest> Trace)> HeldOut(int seed)
+    public static IEnumerable<(string Name, List<TraceRequest> Trace)> HeldOut(int seed, Func<string, List<TraceRequest>> load)
     {
         var ratesPath = CliArgs.Locate("shared/data/rates/servegen_language_m-mid.csv");
         var series = Neuro.Autoscaling.Forecasting.RateSeries.Load(ratesPath);
         var azurePath = CliArgs.Locate("shared/data/traces/AzureLLMInferenceTrace_conv.csv");
         var moonPath = CliArgs.Locate("shared/data/traces/mooncake_conversation_trace.jsonl");
-        var azure = TraceLoader.Load(azurePath); var moon = TraceLoader.Load(moonPath);
+        var azure = load(azurePath); var moon = load(moonPath);
         foreach (var (day, lengths, source, path, rate, cv) in new[]
                  {
                      (12, "azure", azure, azurePath, 5.5, 1.0), (12, "azure", azure, azurePath, 5.5, 2.0), (13, "azure", azure, azurePath, 5.5, 1.0),
@@ -233,7 +240,7 @@ public static class AutoscaleCommand
             string Cell(SimulationResult r) => $"{r.SloAttainment:P2} / {r.GpuHours:F1} ({r.GpuHours / og:F2}x)";
             SimulationResult By(string n) => results.First(r => r.Scaler == n);
             var ours = results[0];
-            var rival = results.Skip(2).Take(results.Count - 3).Where(b => b.SloAttainment >= ours.SloAttainment - 1e-12).OrderBy(b => b.GpuHours).FirstOrDefault();
+            var rival = Baselines(results).Where(b => b.SloAttainment >= ours.SloAttainment - 1e-12).OrderBy(b => b.GpuHours).FirstOrDefault();
             var rivalCell = rival is null ? "none" : $"{rival.Scaler}: {Cell(rival)}; ours {100 * (1 - ours.GpuHours / rival.GpuHours):F1}% fewer GPU-h";
             Console.WriteLine($"| {name} | {Cell(ours)} | {Cell(results[1])} | {Cell(By("seed-predictive"))} | {Cell(By("hpa-util70"))} | {rivalCell} | {Cell(oracle)} |");
         }
@@ -277,7 +284,7 @@ public static class AutoscaleCommand
             Console.WriteLine($"| {r.Scaler} | {r.SloAttainment:P2} | {r.TtftP50:F2} / {r.TtftP95:F2} / {r.TtftP99:F2} | {r.E2EP95:F1} | {r.GpuHours:F1} | {r.GpuHours / og:F2} | {r.WarmReplicaHours:F1} | {r.Cost:F0} | {r.MaxReplicas} | {r.ScaleEvents} |");
 
         var ours = results[0];
-        var baselines = results.Skip(2).Take(5).ToList();
+        var baselines = Baselines(results).ToList();
         var bestBaseline = baselines.Where(b => b.SloAttainment >= 0.99).OrderBy(b => b.GpuHours).FirstOrDefault();
         Console.WriteLine();
         Console.WriteLine($"goal check (ours): attainment {ours.SloAttainment:P2} (>= 99%: {(ours.SloAttainment >= 0.99 ? "yes" : "NO")}); " +
