@@ -25,8 +25,6 @@ public sealed class ScheduleScaler(IReadOnlyList<int> schedule, double windowSec
 /// attainment: see <see cref="HindsightOracle.WorkBound"/>.</param>
 public sealed record OracleResult(SimulationResult Simulated, double FluidGpuHours, int[] Schedule, int Iterations, double WorkBoundGpuHours = 0)
 {
-    /// <summary>The attainment the oracle was asked to reach.</summary>
-    public double TargetAttainment { get; init; }
     /// <summary>The greedy repair's schedule and its simulation, before pruning: kept so the previous (looser) oracle can
     /// still be quoted beside the pruned one.</summary>
     public int[] RepairedSchedule { get; init; } = [];
@@ -113,12 +111,10 @@ public static class HindsightOracle
         var (pruned, accepted, sims) = sim.SloAttainment >= targetAttainment && maxPruneSimulations > 0
             ? Prune(replay, need, sim, targetAttainment, FirstBilledWindow(w, warmupSeconds), maxPruneSimulations)
             : (sim, 0, 0);
-        // the prune runs without per-request outcomes (and may raise the last window to 1): replay what is returned
-        if (sims > 0) pruned = replay.Run(need, keepRequests: true);
         return new OracleResult(pruned with { Scaler = "oracle" }, fluid, need, it, WorkBound(m, trace, warmupSeconds))
         {
             ArrivalRepairIterations = arrivalIt,
-            TargetAttainment = targetAttainment, RepairedSchedule = repairedSchedule, Repaired = repaired,
+            RepairedSchedule = repairedSchedule, Repaired = repaired,
             PruneSimulations = sims, PruneAccepted = accepted, PruneStart = startedFrom,
         };
     }
@@ -137,7 +133,6 @@ public static class HindsightOracle
         var start = replay.Run(s, keepRequests: true);
         if (start.SloAttainment < targetAttainment || s.Length == 0) return (s, start with { Scaler = "oracle" }, 0, 0);
         var (result, accepted, sims) = Prune(replay, s, start, targetAttainment, FirstBilledWindow(windowSeconds, warmupSeconds), maxPruneSimulations);
-        if (sims > 0) result = replay.Run(s, keepRequests: true);
         return (s, result with { Scaler = "oracle" }, accepted, sims);
     }
 
@@ -256,7 +251,8 @@ public static class HindsightOracle
                     while (TryLower(from, Math.Min(n, from + len), target)) { }
             if (accepted == round) break;   // no run of any length can be lowered by one: a local minimum
         }
-        return (cur, accepted, sims);
+        // the trial runs keep no per-request outcomes (and the last window may have been raised to 1): replay the result
+        return (sims > 0 ? replay.Run(s, keepRequests: true) : cur, accepted, sims);
     }
 
     /// <summary>
