@@ -6,13 +6,7 @@ namespace Neuro.Autoscaling.Tests;
 
 public class SimulatorTests
 {
-    // prefill = 0.1 s + 1 ms/token; decode 10 ms/token; 1 GPU per replica.
-    private static readonly ServiceModel M = new()
-    {
-        GpusPerReplica = 1, PrefillFixedSeconds = 0.1, PrefillSecondsPerToken = 0.001, DecodeSecondsPerToken = 0.01,
-        MaxSequences = 8, KvCacheTokens = 100_000, ColdStartSeconds = 30, WarmStartSeconds = 5, GpuHourPrice = 2,
-        WarmReplicaHourPrice = 0, TtftSloSeconds = 1, TtftSloScale = 1,
-    };
+    private static readonly ServiceModel M = TestModels.Small;
 
     private sealed class Fixed(int n) : IScaler
     {
